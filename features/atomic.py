@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["cached_table", "check_writable", "private_tempdir", "private_tempdir_prefix", "sweep_private_tempdirs", "temp_beside",
+__all__ = ["cached_table", "check_writable", "undone_on_user_error", "private_tempdir", "private_tempdir_prefix", "sweep_private_tempdirs", "temp_beside",
            "write_all_atomic", "write_bytes_atomic", "write_table_atomic"]
 
 
@@ -230,6 +230,28 @@ def write_bytes_atomic(data: bytes, out: str | Path) -> Path:
     with temp_beside(path) as tmp:
         Path(tmp).write_bytes(data)
     return path
+
+
+@contextmanager
+def undone_on_user_error(path: str | Path | None) -> Iterator[None]:
+    """Put ``path`` back as it was (absent, or its earlier bytes) when the block raises a user error: a file a run
+    writes before its later checks (``underwrite --rejects``'s, written before any decision is stored) is not left
+    behind by a run those checks refuse, which stores nothing. Other errors leave it (a crash after the store)."""
+    from features.errors import UserInputError
+
+    if path is None:
+        yield
+        return
+    p = Path(path)
+    before = p.read_bytes() if p.is_file() else None
+    try:
+        yield
+    except UserInputError:
+        if before is None:
+            p.unlink(missing_ok=True)
+        else:
+            write_bytes_atomic(before, p)
+        raise
 
 
 def write_all_atomic(items: Sequence[tuple[Path, bytes]]) -> None:

@@ -36,7 +36,7 @@ import shapely
 
 from features.atomic import cached_table, private_tempdir
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
-from features.errors import FieldsError, ImageryError, UserInputError
+from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
 from features.sources import ImagerySpec, resolve_imagery
 from features.sources.local import (
     Scene,
@@ -382,8 +382,9 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     if len(seen) == 0 and not warnings and len(outside) == len(per):
         raise ImageryError(source=spec.describe(), problem=NO_FIELD_PROBLEM, offenders=outside)
     if outside and not no_scene:  # no scene yet (before the season's first acquisition): not outside any scene
+        # named, as the README says (the count alone left the analyst to find which)
         warnings.append(f"{len(outside)} field(s) " + ("with no row in the series table" if spec.kind == "table"
-                                                        else "outside every scene"))
+                                                        else "outside every scene") + f": {format_offenders(outside)}")
     dates = sorted({d.date() for d in pd.to_datetime(series["date"]).unique()}) if len(series) else []
     return SeriesResult(series=series, outside_fields=outside, small_fields=few_clear_fields(series, min_clear),
                         dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached,

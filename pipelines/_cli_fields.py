@@ -18,10 +18,18 @@ def validate(
     rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
 ) -> None:
     """Print a validation report: counts, repaired, rejected with reasons, total area."""
+    from features.errors import FieldsError
     from pipelines.fieldcheck import validate_file
 
     refuse_out_over_inputs(rejects, as_option="--rejects", fields=path)
-    text, rejected = validate_file(path, season=season, strict=strict, rejects=rejects)
+    text, partial, rejected = validate_file(path, season=season, strict=strict, rejects=rejects)
     echo(text)
-    if rejected:  # with --rejects: rows of the season (or of none readable) set aside: exit 1, partial
+    if partial:  # with --rejects: rows of the season (or of none readable) set aside: exit 1, partial
         raise typer.Exit(code=1)
+    if rejected and rejects is None:
+        # the deciding runs refuse such a file (refuse_rejected): exit 2 as they do, so that `fields validate F &&
+        # agcredit underwrite --fields F …` does not pass a file the run then refuses (it exited 0 until 2026-12-07)
+        raise FieldsError(source=path.name, problem=(
+            f"{len(rejected)} field(s){f' of season {season}' if season else ''} rejected (listed above): underwrite "
+            "and reunderwrite refuse the file — correct the rows, or give those runs --rejects PATH to hold their "
+            "farmers"))

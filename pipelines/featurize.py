@@ -237,7 +237,11 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
     assert area is not None
     if area.attrs.get("no_pixels"):
         families["area"] = "skipped: imagery has no pixels"
-        warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
+        # the rules then refer every field (FIELD_TOO_SMALL: too few pixels to measure it — none; a walkthrough read
+        # REFER 153 of 153 with no word why): said here, where the cause is known
+        warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats), "
+                        "so a decision on these features refers every field as FIELD_TOO_SMALL (nothing measured its "
+                        "planted area): underwrite from scenes (a folder or --imagery sentinelhub)")
         return None
     warnings.extend(area_warnings(area.attrs, as_of))
     families["area"] = "ok"

@@ -45,9 +45,11 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
 
 
 def validate_file(path: str | Path, *, season: str | None = None, strict: bool = False,
-                  rejects: str | Path | None = None) -> tuple[str, int]:
-    """:func:`validation_report`, and how many rows set aside into ``rejects`` make the run partial
-    (:func:`features.fields.partial_rows`: of ``season``, or of a season that cannot be read)."""
+                  rejects: str | Path | None = None) -> tuple[str, int, list[str]]:
+    """:func:`validation_report`, how many rows set aside into ``rejects`` make the run partial
+    (:func:`features.fields.partial_rows`: of ``season``, or of a season that cannot be read), and the fields
+    rejected (a geometry that is not a polygon or cannot be repaired, the same land under a second id: the deciding
+    runs refuse a file with any of their season, :func:`refuse_rejected`)."""
     if rejects is not None and strict:
         raise UserInputError("--strict refuses the file on a geometry that cannot be repaired, --rejects sets such "
                              "rows aside: give one of them")
@@ -73,9 +75,6 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         lines.append(f"    - {fid}: {why}")
     if len(res.rejected) > 20:
         lines.append(f"    … and {len(res.rejected) - 20} more")
-    if res.rejected and rejects is None:  # what the deciding runs do with them (refuse_rejected)
-        lines.append("    (underwrite and reunderwrite refuse a file with rejected fields of their season: correct "
-                     "them, or give those runs --rejects PATH to hold their farmers)")
     lines.append(f"  implausibly big:  {len(res.large)}" + (f" ({', '.join(res.large[:5])}"
                                                           f"{' …' if len(res.large) > 5 else ''})" if res.large else ""))
     lines.append(f"  below one pixel:  {len(res.small)}" + (f" ({', '.join(res.small[:5])}"
@@ -95,4 +94,5 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         if held:
             lines.append(f"{len(held)} farmer(s) whose applications underwrite --rejects does not decide until the "
                          "rows are corrected (a row of theirs rejected, or a rejected row over one of their fields)")
-    return "\n".join(lines), partial_rows(res.set_aside, season)
+    rejected = res.rejected_of(season) if season else res.rejected
+    return "\n".join(lines), partial_rows(res.set_aside, season), list(rejected)

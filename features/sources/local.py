@@ -413,6 +413,11 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
 #: water and snow stay inside it); outside, the scale or offset does not match the file's values
 _REFLECTANCE_RANGE = (-0.1, 1.2)
 _NIR_FLOOR = 0.003
+#: the median blue or red reflectance of the fields' clear pixels is never below 0 (dense crops 0.01–0.04, bare soil
+#: and water above): below it, an offset was subtracted from values that did not carry it — harmonised values indexed
+#: with processing baseline 04.00's offset −0.1 gave red −0.02, NDVI up to 9.8 and every field's planted area lost
+#: (a bank's walkthrough, 2026-12-07); bare-soil scenes can still pass, the season's green ones cannot
+_VISIBLE_FLOOR = 0.0
 
 
 def _check_zero_fill(scene: Scene, vals: dict[str, np.ndarray], bands: Sequence[str], clear: np.ndarray) -> None:
@@ -434,12 +439,18 @@ def _check_zero_fill(scene: Scene, vals: dict[str, np.ndarray], bands: Sequence[
 def _check_reflectance(scene: Scene, vals: dict[str, np.ndarray], ok: np.ndarray) -> None:
     """Refuse a scene whose red or near-infrared reflectance (DN × scale + offset) is implausible over the fields'
     clear pixels (at least 50): reflectance files indexed with the digital numbers' scale 0.0001 (every band about
-    1e-5: EVI collapses, decisions change), a mistyped offset, digital numbers indexed with scale 1."""
-    for b in ("B04", "B08"):
+    1e-5: EVI collapses, decisions change), a mistyped offset, digital numbers indexed with scale 1, harmonised values
+    indexed with baseline 04.00's offset (blue or red below 0: :data:`_VISIBLE_FLOOR`)."""
+    for b in ("B02", "B04", "B08"):
         v = vals.get(b)
         if v is None or int(ok.sum()) < 50:
             continue
         med = float(np.median(np.asarray(v[ok], dtype="float64"))) * scene.scale + scene.offset
+        if b != "B08" and _REFLECTANCE_RANGE[0] <= med < _VISIBLE_FLOOR and scene.offset < 0:
+            raise ImageryError(source=scene.path.name, problem=(
+                f"{b} reflectance {med:.3g} (median over the fields' clear pixels: DN × scale {scene.scale:g} + offset "
+                f"{scene.offset:g}) is below 0: the offset is subtracted from values that do not carry it — harmonised "
+                "values (as Sentinel Hub delivers them) need offset 0 and processing_baseline empty in index.csv"))
         if not _REFLECTANCE_RANGE[0] <= med <= _REFLECTANCE_RANGE[1] or (b == "B08" and med < _NIR_FLOOR):
             raise ImageryError(source=scene.path.name, problem=(
                 f"{b} reflectance {med:.3g} (median over the fields' clear pixels: DN × scale {scene.scale:g} + offset "

@@ -104,7 +104,10 @@ def _from_wide(df: pd.DataFrame, season: str | None, variable: str | None,
     dates = _wide_dates([str(c) for c in df.columns], season)
     if "variable" not in df.columns:
         if variable is None:
-            raise ImageryError(source=src, problem="a wide table needs a 'variable' column or variable=")
+            # the CLI has no option for ``variable=`` (the Python API's): the message names the column only
+            raise ImageryError(source=src, problem="a wide table (one column per date) needs a 'variable' column "
+                               "naming each row's index (NDVI, EVI, NDRE, NDWI, NDMI or a band): one row per field "
+                               "and variable")
         df = df.assign(variable=variable)
     ids = [c for c in ("field_id", "season", "variable", "n_pixels", "n_clear") if c in df.columns]
     long = df[ids + list(dates)].melt(id_vars=ids, var_name="_col", value_name="mean")

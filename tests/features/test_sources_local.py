@@ -327,6 +327,14 @@ def test_files_not_as_indexed_and_implausible_reflectances_are_refused(tmp_path:
         build_series(fields, one(refl), "2019", variables=["NDVI"])
     with pytest.raises(ImageryError, match=r"B04 reflectance -1e\+03 .*offset -1000\)"):
         build_series(fields, one(_arrays(1), offset="-1000"), "2019", variables=["NDVI"])
+    # harmonised values (a green crop's red, DN 300: reflectance 0.03) indexed with baseline 04.00's offset -0.1: red
+    # -0.07, NDVI above 1 — it was read, exit 0 (a bank's walkthrough); with offset 0 as harmonised values need, read
+    green = _arrays(1)
+    green[BANDS.index("B04")] = 300
+    with pytest.raises(ImageryError, match=r"a\.tif: B04 reflectance -0\.07 .*offset -0\.1\) is below 0: the offset is "
+                                           r"subtracted from values that do not carry it"):
+        build_series(fields, one(green, offset="-0.1"), "2019", variables=["NDVI"])
+    assert len(build_series(fields, one(green), "2019", variables=["NDVI"]).series)
     assert len(build_series(fields, one(refl, scale="1"), "2019", variables=["NDVI"]).series)
 
 

@@ -65,6 +65,10 @@ def test_wide_by_date_and_by_day_of_year(tmp_path: Path) -> None:
         read_series_table(tmp_path / "d.csv")
     with pytest.raises(ImageryError, match="needs n_pixels columns"):
         read_series_table(tmp_path / "d.csv", season="2019")
+    # the command line has no variable=: the message names the column a wide table needs, not the Python argument
+    with pytest.raises(ImageryError, match=r"w\.csv: a wide table \(one column per date\) needs a 'variable' column "
+                                           r"naming each row's index \(NDVI, .*\): one row per field and variable$"):
+        read_series_table(tmp_path / "w.csv", season="2019")
 
 
 def test_bad_tables_raise_one_line_errors(tmp_path: Path) -> None:
@@ -143,7 +147,7 @@ def test_a_table_matching_no_field_is_an_error_and_partial_coverage_a_warning(tm
     c = fields.assign(season="2019", field_id=["a", "c"])
     part = build_series(c, tmp_path / "s.csv", "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1),
                         variables=["NDVI"])
-    assert part.outside_fields == ["c"] and part.warnings == ["1 field(s) with no row in the series table"]
+    assert part.outside_fields == ["c"] and part.warnings == ["1 field(s) with no row in the series table: c (1 in all)"]
 
 
 def test_a_block_of_fields_missing_from_a_table_is_no_error_when_built_block_by_block(tmp_path: Path) -> None:

@@ -32,18 +32,25 @@ def test_validate_builtin_sample() -> None:
 
 
 def test_validate_reports_rejections(tmp_path: Path) -> None:
-    g = gpd.GeoDataFrame({"field_id": ["a", "b"], "season": ["2024"] * 2, "farmer_token": ["T1", "T2"],
-                          "geometry": [box(0, 0, 100, 100), LineString([(0, 0), (5, 5)])]}, crs=32614)
+    g = gpd.GeoDataFrame({"field_id": ["a", "b", "c"], "season": ["2024"] * 2 + ["2025"],
+                          "farmer_token": ["T1", "T2", "T1"],
+                          "geometry": [box(0, 0, 100, 100), LineString([(0, 0), (5, 5)]), box(0, 0, 100, 100)]},
+                         crs=32614)
     p = tmp_path / "f.gpkg"
     g.to_file(p, driver="GPKG")
     r = runner.invoke(app, ["fields", "validate", str(p)])
-    assert r.exit_code == 0
-    assert "- b: not a polygon (LineString)" in r.stdout
+    # the report lists it, and the exit is the deciding runs' (they refuse the file): 2 with one line, not 0
+    assert r.exit_code == 2, r.stderr
+    assert "- b/2024: not a polygon (LineString)" in r.stdout
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert "f.gpkg: 1 field(s) rejected (listed above): underwrite and reunderwrite refuse the file" in r.stderr
+    r = runner.invoke(app, ["fields", "validate", str(p), "--season", "2025"])  # no row of that season rejected
+    assert r.exit_code == 0, r.stderr
     r = runner.invoke(app, ["fields", "validate", str(p), "--strict"])
     assert r.exit_code == 2
     assert r.stderr.strip().count("\n") == 0
     assert "Traceback" not in r.stderr
-    assert "invalid geometries: b (not a polygon (LineString))" in r.stderr
+    assert "invalid geometries: b/2024 (not a polygon (LineString))" in r.stderr
 
 
 def test_missing_file_exit_2(tmp_path: Path) -> None:

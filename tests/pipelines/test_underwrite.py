@@ -1618,6 +1618,35 @@ def test_cli_rejects_file_is_written_before_any_decision_is_stored(world: dict[s
     assert r.exit_code == 130 and seen == [True], (r.exit_code, seen, r.stderr)
 
 
+def test_cli_rejects_file_is_not_left_by_a_run_a_later_check_refuses(world: dict[str, Any], registry: str,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A bank's walkthrough, 2026-12-07.) A run refused after the rejects file was written (the Book's balances are
+    checked inside ``underwrite``) stored nothing but left the file, naming applications "held" by a run that decided
+    none. Now the file is as before the run: absent, or its earlier bytes."""
+    import pipelines.underwrite as uw_mod
+    from features.errors import UserInputError
+
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    bad, *_ = _typo_in_a_farmers_fields(world, tmp_path)
+    rej = tmp_path / "rejects.csv"
+    seen: list[bool] = []
+
+    def refused(*a: Any, **k: Any) -> Any:
+        seen.append(rej.exists())
+        raise UserInputError("book.csv: line L1 open on 2009-09-15 has no balance dated on or before it")
+
+    monkeypatch.setattr(uw_mod, "underwrite", refused)
+    args = [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(rej)]
+    r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and seen == [True], (r.exit_code, seen, r.stderr)
+    assert "no balance dated" in r.stderr and not rej.exists()
+    rej.write_bytes(b"an earlier run's rejects\n")
+    r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and rej.read_bytes() == b"an earlier run's rejects\n"
+
+
 def test_cli_rejects_of_another_season_only_is_not_partial(world: dict[str, Any], registry: str,
                                                           tmp_path: Path) -> None:
     """(A review.) `underwrite --rejects`: a row of another season set aside holds nobody of the run's season: exit
