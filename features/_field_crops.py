@@ -62,13 +62,15 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
     names = sorted({str(v) for v in crops[unknown]})
     # a farmer's name, phone or ID number typed as the crop (a labels or reported-yields file with identifier
     # columns) is never quoted: the message names its rows instead
+    # — also once spelt as the engine spells crops (a fields file's "Kada Nezupi" is read as kada_nezupi: its
+    # underscore hid the name's shape, and the name was quoted; a bank's walkthrough, 2026-12-07)
     def personal(n: str) -> bool:
-        return looks_personal(n) or n.strip().casefold() in hidden
+        return looks_personal(n) or looks_personal(n.replace("_", " ")) or n.strip().casefold() in hidden
 
     shown = [repr(n) for n in names if not personal(n)][:5]
     if any(personal(n) for n in names):
         # a crop of several words ("pearl millet") has a name's shape: hidden too, the message says how to add it
-        words = any(personal(n) and _WORDS.fullmatch(n.strip()) and n.strip().casefold() not in hidden
+        words = any(personal(n) and _WORDS.fullmatch(n.strip().replace("_", " ")) and n.strip().casefold() not in hidden
                     for n in names)
         shown.append(f"{HIDDEN} (a name, phone or ID number, not shown"
                      + ("; a crop of several words is not shown either: if it is one, add it with "

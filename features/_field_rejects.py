@@ -26,8 +26,18 @@ __all__ = [
 
 
 def _crop_shown(crop: object, name_words: frozenset[str]) -> str:
-    """An unknown crop as a rejects reason quotes it: :data:`PERSONAL` when it is a word of a farmer's name."""
-    return PERSONAL if str(crop).strip().casefold() in name_words else repr(crop)
+    """An unknown crop as a rejects reason quotes it: :data:`PERSONAL` when it is a word of a farmer's name or has
+    the shape of personal data (several words — a name, as ``kada_nezupi`` once the crop is spelt as the engine
+    spells crops —, a phone or ID number), as :func:`features._field_crops.check_known_crops` hides it."""
+    from features.identity import looks_personal
+
+    t = str(crop).strip()
+    if t.casefold() in name_words or looks_personal(t):
+        return PERSONAL
+    if looks_personal(t.replace("_", " ")):
+        return (f"{PERSONAL} (several words, a name's shape: not shown; a crop of several words is added with "
+                "AGCREDIT_EXTRA_CROPS, e.g. pearl_millet)")
+    return repr(crop)
 
 
 #: columns of the fields file kept in decision records, caches and messages: never a farmer's identifier

@@ -326,6 +326,8 @@ def run_demo(out: str | Path = "agcredit-demo", *, region: str = "in-smallholder
         raise UserInputError(f"demo: --region must be one of {', '.join(REGIONS)}, found {region!r}")
     if size not in SIZES:
         raise UserInputError(f"demo: --size must be one of {', '.join(SIZES)}, found {size!r}")
+    if not 0 <= int(seed) < 2**32:  # simulate's own check came after the folder was made: an empty one was left
+        raise UserInputError(f"demo: --seed must be a whole number from 0 to 4294967295, found {seed!r}")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     county_path = out / region

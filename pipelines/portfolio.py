@@ -146,6 +146,11 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
 
     if scheduler and workers:
         raise UserInputError("value: give --scheduler or --workers, not both")
+    from features.atomic import check_writable
+
+    # the output folder checked before any work (a file given as --out, a folder that cannot be written: refused
+    # after the whole valuation until 2026-12-07, "file not found" for the latter)
+    check_writable(Path(out) / "run.json", what="valuation (run.json and its parts)", shown=out)
     scenes = _scene_folder(imagery)
     read = read_fields_rejecting(fields, rejects, season=season, need=("region",))  # the season window
     fs = read.fields

@@ -130,6 +130,11 @@ def test_cli_rejects_bad_region(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--region", "mars"])
     assert r.exit_code == 2 and "--region must be one of in-smallholder, us-nebraska" in r.stderr
     assert not (tmp_path / "d" / "mars").exists()
+    for seed in ("-1", "99999999999"):  # refused before the folder is made (an empty one was left)
+        r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "s"), "--seed", seed])
+        assert r.exit_code == 2 and f"demo: --seed must be a whole number from 0 to 4294967295, found {seed}" \
+            in r.stderr, r.stderr
+        assert not (tmp_path / "s").exists()
 
 
 def test_forced_promotion_records_its_second_operator(runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1002,6 +1002,15 @@ def test_cli_value_bad_inputs(world: dict[str, Any], tmp_path: Path) -> None:
                            env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "give --scheduler or --workers, not both" in r.stderr
     assert not (tmp_path / "o").exists()
+    # --out checked before the work (a walkthrough: refused after the whole valuation, "file not found" for a folder
+    # that cannot be written)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    good = [a if a != str(tmp_path / "o") else str(afile) for a in base]
+    r = CliRunner().invoke(app, [*good, "--imagery", str(c.imagery), "--crop-model", "no-such-model"],
+                           env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and f"{afile}: cannot write the valuation (run.json and its parts) there ({afile} is a " \
+                                "file, expected a folder)" in r.stderr, r.stderr
 
 
 def test_preseason_decisions_value_fields_on_the_farmers_reported_yields(world: dict[str, Any], registry: str,
