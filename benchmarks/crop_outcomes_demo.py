@@ -21,6 +21,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,10 +101,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{cp:<12} {day:<11} {label:<12} {r.scored:>4} {_ci(f, 'accuracy'):<18} "
               f"{_ci(f, 'macro_f1', False):<20} {ece:<30} {_ci(f, 'baseline_accuracy'):<18} "
               f"{lead:>6} {of('kept_right'):<24} {of('mismatch_wrong'):<20} {of('caught_any'):<14} "
-              f"{'MISSED' if r.missed() else 'met'}")
+              f"{_summary_verdict(r)}")
     if work_ctx is not None:
         work_ctx.cleanup()
     return 0
+
+
+def _summary_verdict(r: Any) -> str:
+    """The summary's verdict: MISSED (a minimum metric missed by its whole interval), straddles (none missed, one at
+    least straddling its bound), met (every measured one met by its whole interval) — it said "met" where the
+    detailed block said 0 of 3 met, all straddling (a review, 2026-12-07)."""
+    judged = [q["judgement"] for q in r.requirements]
+    if r.missed():
+        return "MISSED"
+    if "interval straddles" in judged:
+        return "straddles"
+    return "met" if "met" in judged else "not measured"
 
 
 if __name__ == "__main__":

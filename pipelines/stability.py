@@ -324,6 +324,12 @@ def crop_input_stability(fields: str | Path, imagery: str, season: str, as_of: A
     if fs.empty:
         raise UserInputError(f"{Path(fields).name}: no field of season {season}")
     day = pd.Timestamp(as_of).date()
+    from pipelines._featurize_checks import check_as_of_in_season, check_as_of_in_window
+
+    # a date outside the season (a mistyped year) refused as `features build` refuses it (it compared the season's
+    # end under that date, exit 1; a review, 2026-12-07)
+    check_as_of_in_season(fs, season, day)
+    check_as_of_in_window(fs, season, day)
     source = f"{Path(fields).name} (season {season})"
     plan = crop_plan(fs, day, source=source, version=version, checkpoint=checkpoint)
     series = build_series(plan.fields, imagery, season, as_of=day, cache_dir=cache_dir).series

@@ -148,3 +148,27 @@ def test_a_version_registered_without_a_profile_is_refused(trained: dict[str, An
                    operator="tester")
     with pytest.raises(UserInputError, match=f"crop-type version {old} was registered without an input profile"):
         crop_frame_stability(trained["series"], trained["fields"], "2019-12-31", source="s", version=old)
+
+
+def test_a_date_outside_the_season_is_refused_before_the_model_is_read(tiny_county_sh: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A review, 2026-12-07.) `models stability crop-type --as-of 2030-01-01` compared the season's end under that
+    date (exit 1) where `features build` refuses it: now refused as there, before any model or series is read."""
+    import pipelines.stability as stability
+    from pipelines.county import County
+    from pipelines.stability import crop_input_stability
+
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+
+    def unread(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the model was read")
+
+    monkeypatch.setattr(stability, "crop_plan", unread)
+    county = County(tiny_county_sh)
+    season = county.current_season
+    fields = tiny_county_sh / "records" / "fields.gpkg"
+    late = pd.Timestamp(int(season) + 1, 12, 31).date()
+    with pytest.raises(UserInputError, match=rf"--as-of {late} is after season {season}'s imagery window ends"):
+        crop_input_stability(fields, str(tiny_county_sh / "scenes"), season, late)
+    with pytest.raises(UserInputError, match=rf"--as-of {int(season) - 1}-01-01 is before season {season} starts"):
+        crop_input_stability(fields, str(tiny_county_sh / "scenes"), season, f"{int(season) - 1}-01-01")
