@@ -117,6 +117,17 @@ def _client(*, create: bool) -> MlflowClient:
     return _open_client(uri)
 
 
+def check_registry() -> None:
+    """The registry a registration will write to can be opened: every way its URI is unusable (a scheme, a missing
+    driver, a closed port, a file that is no store, a store copied without ``models relocate``) one line, in seconds
+    — a training calls it before it reads its inputs or fits, not after. Creates nothing: an SQLite store that does
+    not exist yet is made by the registration."""
+    db = _sqlite_path(tracking_uri())
+    if db is not None and not db.exists():
+        return
+    _client(create=False)
+
+
 def _experiment(client: MlflowClient, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:

@@ -69,6 +69,7 @@ from models._registry_mlflow_store import (
     _unavailable,
     _versions_of,
     alias_history,
+    check_registry,
 )
 from models._registry_store import (
     _CACHE_FIX,
@@ -132,7 +133,7 @@ from models._version_meta import (  # noqa: F401
 from models.errors import RegistryUnavailableError  # noqa: F401
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
-           "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "version_run_id", "relocate_store",
+           "check_approver", "check_registry", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "version_run_id", "relocate_store",
            "alias_version", "champion_move_on", "champion_window", "input_profile", "INPUT_PROFILE_FILE", "CHAMPION",
            "CHALLENGER", "model_folder"]
 

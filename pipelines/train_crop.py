@@ -268,6 +268,10 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     from pipelines._phenology_fit import fit_county_phenology
     from pipelines.county import promotion_effective
 
+    if register:
+        from models.registry import check_registry
+
+        check_registry()  # an unusable registry said in seconds, before the series are built and the model fitted
     seasons = sorted(seasons or county.past_seasons)
     if not seasons:
         raise UserInputError(f"crop-type training on {county.path}: expected at least one past season, found none")
@@ -340,6 +344,10 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     if weather is not None and history is None:
         raise UserInputError("crop-type training: --weather goes with --history (the thermal-time durations of the "
                              "phenology calibration fitted on the farm records)")
+    if register:
+        from models.registry import check_registry
+
+        check_registry()  # an unusable registry said in seconds, before the tables are read and the model fitted
     from features.contracts import check_field_time_series
 
     series = _read_table(series_path, "series")

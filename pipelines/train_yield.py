@@ -371,6 +371,10 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
         from models.registry import check_approver
 
         check_approver(approved_by, operator)  # before the features are built
+    if register:
+        from models.registry import check_registry
+
+        check_registry()  # an unusable registry said in seconds, before the features are built and the model fitted
     reported = c.history()  # checked (crops, yields) before any feature is built
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
@@ -454,6 +458,10 @@ def train_yield_files(features: str | Path, reported: str | Path, *, data: str =
     """Train from a user's tables: FieldFeatures Parquet (several seasons; a ``checkpoint`` column splits
     it, else all rows are ``end``) and reported yields (CSV/Parquet); ``weather``: a daily weather file whose
     ``wx_*`` features (as of each row's ``as_of``) are added."""
+    if register:
+        from models.registry import check_registry
+
+        check_registry()  # an unusable registry said in seconds, before the tables are read and the model fitted
     p = Path(features)
     if not p.is_file():
         raise UserInputError(f"{p}: features file not found")

@@ -1,0 +1,87 @@
+"""`train crop-type`'s inputs refused before any fit (a README walkthrough): labels of field-seasons the series lacks,
+a labels file with no labels, an unusable registry; and a crop with too few labels to be learned, said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.crop_type import CropTypeClassifier
+from models.errors import RegistryUnavailableError
+from pipelines import train_crop
+from pipelines.cli import app
+from tests.features.test_crop_type import _make
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+FAST = {"n_estimators": 20, "num_leaves": 7, "period_days": 16}
+BAD_URIS = ["foo://bar", "postgresql+psycopg2://u:p@127.0.0.1:1/db"]
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    (tmp_path / "reg").mkdir()
+    return tmp_path / "reg"
+
+
+@pytest.fixture
+def tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, pd.DataFrame]:
+    """The series table written, and the past seasons' labels (field_id, season, declared_crop, region,
+    season_start…) of 150 fields in 2016-2018."""
+    monkeypatch.setenv("AGCREDIT_EXTRA_CROPS", "wheat")  # the tables' own crop name
+    series, labels = _make(seed=3)
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    return tmp_path / "series.parquet", labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+
+
+def _no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fit(*a: object, **k: object) -> None:
+        raise AssertionError("the classifier was fitted")
+
+    monkeypatch.setattr(CropTypeClassifier, "fit", fit)
+
+
+def _train(series: Path, labels: Path, *extra: str) -> object:
+    return CliRunner().invoke(app, ["train", "crop-type", "--series", str(series), "--labels", str(labels),
+                                    "--checkpoints", "end=end", "--no-promote", *extra])
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_an_unusable_registry_is_refused_before_the_tables_are_read(
+        uri: str, tmp_path: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry URI with an unsupported scheme or a closed port was refused after the whole fit (15-60 s)."""
+    series, labels = tables
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    _no_fit(monkeypatch)
+
+    def read(*a: object) -> None:
+        raise AssertionError("a table was read")
+
+    monkeypatch.setattr(train_crop, "_read_table", read)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    r = _train(series, tmp_path / "labels.csv")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output  # type: ignore[attr-defined]
+    assert "model registry" in r.stderr and ":p@" not in r.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_an_unusable_registry_is_refused_before_the_county_series_are_built(
+        uri: str, tiny_county_sh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.county import County
+
+    def series(*a: object, **k: object) -> None:
+        raise AssertionError("a season's series was built")
+
+    monkeypatch.setattr(County, "series", series)
+    _no_fit(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(RegistryUnavailableError):
+        train_crop.train_crop_type_county(County(tiny_county_sh))
+    r = CliRunner().invoke(app, ["train", "crop-type", "--county", str(tiny_county_sh)])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output

@@ -1,0 +1,54 @@
+"""`train yield`'s inputs refused before any work (a README walkthrough): an unusable registry, a crop model that
+cannot be had (a mistyped alias trained without one), ``--data`` with ``--county``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from models.errors import RegistryUnavailableError
+from pipelines import train_yield
+from pipelines.cli import app
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+BAD_URIS = ["foo://bar", "postgresql+psycopg2://u:p@127.0.0.1:1/db"]
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    (tmp_path / "reg").mkdir()
+    return tmp_path / "reg"
+
+
+def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building features, reading the county's history or fitting fails the test."""
+    from pipelines.county import County
+
+    def fail(*a: object, **k: object) -> None:
+        raise AssertionError("the training started its work")
+
+    monkeypatch.setattr(train_yield, "county_features", fail)
+    monkeypatch.setattr(train_yield, "train_yield", fail)
+    monkeypatch.setattr(County, "history", fail)
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_an_unusable_registry_is_refused_before_any_feature_or_fit(
+        uri: str, tiny_county_sh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry URI with an unsupported scheme or a closed port was refused after the features and the fit."""
+    _no_work(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    r = CliRunner().invoke(app, ["train", "yield", "--county", str(tiny_county_sh), "-q"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "model registry" in r.stderr and ":p@" not in r.stderr
+    with pytest.raises(RegistryUnavailableError):
+        train_yield.train_yield_county(tiny_county_sh)
+    # the tables path: refused before the features file is read (here there is none)
+    with pytest.raises(RegistryUnavailableError):
+        train_yield.train_yield_files(tmp_path / "none.parquet", tmp_path / "none.csv")
