@@ -45,6 +45,7 @@ from pipelines._crop_governance import (
     crop_governance,
     crop_minimum_metrics,
 )
+from pipelines._crop_labels import check_labels_in_series, rare_crops_note
 
 # isort: split
 # re-exported, unused here: importable from pipelines.train_crop as before its helpers moved out
@@ -165,6 +166,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     clf = CropTypeClassifier(tuple(dict.fromkeys(names.values())), context=context, **kw)
     cache = FeatureCache()  # the training rows' features, computed once for the fit and the input profile
     clf.fit(series, lab, label_column="crop", feature_cache=cache)
+    notes.extend(rare_crops_note(counts, list(clf.classes_), int(kw.get("min_class_count", 5))))
     clf.phenology_calibration_ = dict(phenology or {})
     tuned = alert_params() if callable(alert_params) else alert_params
     clf.alert_params_ = {str(r): dict(v) for r, v in (tuned or {}).items()}
@@ -365,6 +367,7 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
         raise UserInputError(f"crop-type labels {labels_path}: expected a region or season_start column, found neither")
     n_blank = int(_blank(raw[label_column]).sum()) if label_column in raw.columns else 0
     blank_note: list[str] = []
+    n_read = len(raw)
     if n_blank:
         if blank_labels == "drop":
             raw = raw[~_blank(raw[label_column]).to_numpy()].reset_index(drop=True)
@@ -381,11 +384,8 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
         check_known_crops(labels["crop"], source=Path(labels_path).name, column=label_column,
                           rows=labels["field_id"] + "/" + labels["season"], hidden=name_words(raw))
     labels["crop"] = labels["crop"].map(normalise_crop).astype("str")
-    keys = labels[["field_id", "season"]].merge(series[["field_id", "season"]].drop_duplicates(), how="inner")
-    if keys.empty:  # a model on no imagery at all would be trained and registered
-        raise UserInputError(f"crop-type labels {labels_path}: none of its {len(labels)} field-seasons is in the "
-                             f"series {series_path} (labels e.g. "
-                             f"{format_offenders(list(labels['field_id'] + '/' + labels['season']))})")
+    keys = check_labels_in_series(labels, series, labels_path, series_path, n_read=n_read,
+                                  dropped_blank=n_blank if blank_labels == "drop" else 0)
     spec = None if checkpoints is None else parse_checkpoints(
         checkpoints if isinstance(checkpoints, str) else ",".join(f"{k}={v}" for k, v in checkpoints.items()))
     regions = _label_regions(labels, series, region, labels_path)
