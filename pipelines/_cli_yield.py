@@ -39,7 +39,8 @@ def train_yield_cmd(
                                            "operator approving the forced promotion (not the operator; recorded)."),
     crop_model: str = typer.Option("champion", "--crop-model", help="With --county: crop-type model for the features "
                                    "(champion if registered, a folder, or none)."),
-    data: str = typer.Option("real", "--data", help="With --features: real or synthetic (the governance label)."),
+    data: str | None = typer.Option(None, "--data", help="With --features: real or synthetic (the governance label; "
+                                    "default real). A county folder says it itself."),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="With --county: cache folder (default <county>/.cache)."),
     operator: str | None = typer.Option(None, "--operator", help="Who trains (default $AGCREDIT_OPERATOR or user)."),
     weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV (region, date, precip_mm, tmin_c, "
@@ -55,6 +56,8 @@ def train_yield_cmd(
                                          "--approved-by": approved_by})
     if (county is None) == (features is None):
         raise UserInputError("give either --county DIR, or --features P with --reported R")
+    if county is not None and data is not None:
+        raise UserInputError("--data is for --features/--reported; a county folder says whether it is synthetic")
     if county is not None:
         from pipelines.county import County
 
@@ -65,6 +68,7 @@ def train_yield_cmd(
     else:
         if reported is None:
             raise UserInputError("--features needs --reported (the farmers' reported yields)")
+        data = "real" if data is None else data
         if data not in ("real", "synthetic"):
             raise UserInputError(f"--data: expected real or synthetic, found {data!r}")
         assert features is not None

@@ -334,7 +334,11 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
 
 
 def _crop_model_for(spec: Any) -> tuple[Any, str, str | None]:
-    """(model, description, note) for ``"champion"`` (if registered), ``"none"``/None, a path, or a model."""
+    """(model, description, note) for ``"champion"`` (if registered), ``"none"``/None, a path, or a model.
+
+    Only the default ``champion`` falls back to no crop model when the registry has none (no registry yet, no
+    crop-type model, no champion alias); any other alias or version the registry lacks, or a path that is not a
+    model, is a one-line error (a mistyped ``--crop-model champoin`` trained without one, said only in a note)."""
     if spec is None or (isinstance(spec, str) and spec.strip().lower() == "none"):
         return None, "none", None
     if not isinstance(spec, str | Path):
@@ -345,6 +349,8 @@ def _crop_model_for(spec: Any) -> tuple[Any, str, str | None]:
     try:
         model, desc = load_crop_model(spec)
     except RegistryError as e:
+        if not (isinstance(spec, str) and spec.strip().lower() == "champion"):
+            raise
         return None, "none", f"no crop-type model used ({e.problem}); crop = the declared crop"
     return model, desc, None
 
@@ -375,9 +381,9 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
         from models.registry import check_registry
 
         check_registry()  # an unusable registry said in seconds, before the features are built and the model fitted
-    reported = c.history()  # checked (crops, yields) before any feature is built
     t0 = time.perf_counter()
-    model, desc, note = _crop_model_for(crop_model)
+    model, desc, note = _crop_model_for(crop_model)  # a crop model that cannot be had refused before any work
+    reported = c.history()  # checked (crops, yields) before any feature is built
     memo: dict[str, pd.DataFrame] = {}
     shared: dict[tuple[Any, ...], Any] = {}  # area, seasonal and crop-type input features: the same for both builds
     notes = [note] if note else []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from models.errors import RegistryUnavailableError
+from models.errors import RegistryError, RegistryUnavailableError
 from pipelines import train_yield
 from pipelines.cli import app
 
@@ -52,3 +52,40 @@ def test_an_unusable_registry_is_refused_before_any_feature_or_fit(
     # the tables path: refused before the features file is read (here there is none)
     with pytest.raises(RegistryUnavailableError):
         train_yield.train_yield_files(tmp_path / "none.parquet", tmp_path / "none.csv")
+
+
+@pytest.mark.parametrize("spec", ["champoin", "challenger", "7", "notamodel"])
+def test_a_crop_model_that_cannot_be_had_is_refused_before_any_work(
+        spec: str, tiny_county_sh: Path, registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--crop-model champoin` trained and registered a yield model without a crop model, said in a note: only the
+    default champion falls back to none when the registry has no champion; anything else is one line, exit 2."""
+    _no_work(monkeypatch)
+    if spec == "notamodel":
+        (tmp_path / "notamodel").mkdir()
+        (tmp_path / "notamodel" / "x.txt").write_text("x")
+        spec = str(tmp_path / "notamodel")
+    r = CliRunner().invoke(app, ["train", "yield", "--county", str(tiny_county_sh), "--crop-model", spec, "-q"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "crop" in r.stderr and "Traceback" not in r.output
+    if not spec.startswith("/"):
+        assert f"crop-type model '{spec}'" in r.stderr, r.stderr
+        with pytest.raises(RegistryError):
+            train_yield._crop_model_for(spec)
+    assert not list(registry.rglob("mlflow.db"))
+
+
+def test_the_default_champion_falls_back_to_no_crop_model_when_there_is_none(registry: Path) -> None:
+    for spec in ("champion", " Champion "):
+        model, desc, note = train_yield._crop_model_for(spec)
+        assert model is None and desc == "none" and note is not None and "no crop-type model used" in note
+    assert train_yield._crop_model_for("none") == (None, "none", None)
+
+
+def test_data_with_county_is_refused_as_crop_type_refuses_synthetic(tiny_county_sh: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--data synthetic` with `--county` was silently ignored (its help: "With --features")."""
+    _no_work(monkeypatch)
+    for value in ("synthetic", "real"):
+        r = CliRunner().invoke(app, ["train", "yield", "--county", str(tiny_county_sh), "--data", value, "-q"])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+        assert "--data is for --features/--reported; a county folder says whether it is synthetic" in r.stderr
