@@ -349,7 +349,7 @@ def _crop_model_for(spec: Any) -> tuple[Any, str, str | None]:
     try:
         model, desc = load_crop_model(spec)
     except RegistryError as e:
-        if not (isinstance(spec, str) and spec.strip().lower() == "champion"):
+        if not (isinstance(spec, str) and spec.strip() == "champion"):  # aliases are case-sensitive: Champion
             raise
         return None, "none", f"no crop-type model used ({e.problem}); crop = the declared crop"
     return model, desc, None

@@ -54,11 +54,12 @@ def test_an_unusable_registry_is_refused_before_any_feature_or_fit(
         train_yield.train_yield_files(tmp_path / "none.parquet", tmp_path / "none.csv")
 
 
-@pytest.mark.parametrize("spec", ["champoin", "challenger", "7", "notamodel"])
+@pytest.mark.parametrize("spec", ["champoin", "Champion", "challenger", "7", "notamodel"])
 def test_a_crop_model_that_cannot_be_had_is_refused_before_any_work(
         spec: str, tiny_county_sh: Path, registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--crop-model champoin` trained and registered a yield model without a crop model, said in a note: only the
-    default champion falls back to none when the registry has no champion; anything else is one line, exit 2."""
+    default champion falls back to none when the registry has no champion; anything else is one line, exit 2 (an alias
+    is case-sensitive: `Champion` fell back to none though the registry had a champion)."""
     _no_work(monkeypatch)
     if spec == "notamodel":
         (tmp_path / "notamodel").mkdir()
@@ -75,7 +76,7 @@ def test_a_crop_model_that_cannot_be_had_is_refused_before_any_work(
 
 
 def test_the_default_champion_falls_back_to_no_crop_model_when_there_is_none(registry: Path) -> None:
-    for spec in ("champion", " Champion "):
+    for spec in ("champion", " champion "):
         model, desc, note = train_yield._crop_model_for(spec)
         assert model is None and desc == "none" and note is not None and "no crop-type model used" in note
     assert train_yield._crop_model_for("none") == (None, "none", None)
