@@ -1604,35 +1604,14 @@ def test_cli_rejects_one_parcel_of_two_farmers_holds_both_and_no_farmer_refuses(
     assert "farmer cannot be known" in r.stderr and not (tmp_path / "n.db").exists()
 
 
-def test_cli_rejects_file_is_written_before_any_decision_is_stored(world: dict[str, Any], registry: str,
-                                                                    tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stop", ["interrupted", "refused"])
+def test_cli_rejects_file_is_written_before_any_decision_and_not_left_by_a_refused_run(
+        world: dict[str, Any], registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: str) -> None:
     """(A review, L2.) The rejects file was written after the decisions were appended: a run stopped in between
-    left decisions without their rejects file. Now it is written first."""
-    import pipelines.underwrite as uw_mod
-
-    feats = tmp_path / "feat.parquet"
-    world["features"].to_parquet(feats, index=False)
-    bad, *_ = _typo_in_a_farmers_fields(world, tmp_path)
-    rej = tmp_path / "rejects.csv"
-    seen: list[bool] = []
-
-    def stopped(*a: Any, **k: Any) -> Any:
-        seen.append(rej.exists())
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(uw_mod, "underwrite", stopped)
-    r = CliRunner().invoke(app, [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(rej)],
-                           env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 130 and seen == [True], (r.exit_code, seen, r.stderr)
-
-
-def test_cli_rejects_file_is_not_left_by_a_run_a_later_check_refuses(world: dict[str, Any], registry: str,
-                                                                    tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """(A bank's walkthrough, 2026-12-07.) A run refused after the rejects file was written (the Book's balances are
-    checked inside ``underwrite``) stored nothing but left the file, naming applications "held" by a run that decided
-    none. Now the file is as before the run: absent, or its earlier bytes."""
+    left decisions without their rejects file. Now it is written first. (A bank's walkthrough, 2026-12-07.) A run
+    refused after it was written (the Book's balances are checked inside ``underwrite``) stored nothing but left
+    the file, naming applications "held" by a run that decided none: now the file is as before the run — absent, or
+    its earlier bytes. An interrupted run (nothing known of the store) keeps it."""
     import pipelines.underwrite as uw_mod
     from features.errors import UserInputError
 
@@ -1642,15 +1621,20 @@ def test_cli_rejects_file_is_not_left_by_a_run_a_later_check_refuses(world: dict
     rej = tmp_path / "rejects.csv"
     seen: list[bool] = []
 
-    def refused(*a: Any, **k: Any) -> Any:
+    def stopped(*a: Any, **k: Any) -> Any:
         seen.append(rej.exists())
+        if stop == "interrupted":
+            raise KeyboardInterrupt
         raise UserInputError("book.csv: line L1 open on 2009-09-15 has no balance dated on or before it")
 
-    monkeypatch.setattr(uw_mod, "underwrite", refused)
+    monkeypatch.setattr(uw_mod, "underwrite", stopped)
     args = [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(rej)]
     r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 2 and seen == [True], (r.exit_code, seen, r.stderr)
-    assert "no balance dated" in r.stderr and not rej.exists()
+    assert seen == [True], (r.exit_code, seen, r.stderr)
+    if stop == "interrupted":
+        assert r.exit_code == 130 and rej.exists(), r.stderr
+        return
+    assert r.exit_code == 2 and "no balance dated" in r.stderr and not rej.exists(), r.stderr
     rej.write_bytes(b"an earlier run's rejects\n")
     r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and rej.read_bytes() == b"an earlier run's rejects\n"
