@@ -136,7 +136,8 @@ def replay_cmd(
                                                                      "records name; an alias, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (when the yield model reads it)"),
-    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", min=0.25, max=4.0,
+                                                   help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     recorded_pins: bool = typer.Option(False, "--recorded-pins", help="score with the crop season scale and the "
                                        "smoother's haze dates the stored decisions (with --reunderwriting: each "

@@ -40,7 +40,8 @@ def build_command(
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder (series and area; re-runs read only new "
                                                             "scenes)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
-    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", min=0.25, max=4.0,
+                                                   help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                                                 "tmax_c, et0_mm): adds the wx_* features"),

@@ -38,7 +38,8 @@ def value_command(
     currency: str | None = typer.Option(None, "--currency", help="valuation currency (default: the region's)"),
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="per-scene cache folder (re-runs read only new scenes)"),
-    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", min=0.25, max=4.0,
+                                                   help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),

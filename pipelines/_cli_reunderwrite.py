@@ -143,7 +143,7 @@ def reunderwrite_cmd(
     calendar: Path = typer.Option(None, "--calendar", help="With --due: a season calendar CSV."),
     weather: Path = typer.Option(None, "--weather", help="Without --county: daily weather CSV (a county folder's "
                                                          "weather/daily.csv is read by itself)."),
-    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale",
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", min=0.25, max=4.0,
                                                    help="With --as-of: " + SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help="With --as-of: " + HAZY_DATES_HELP),
     allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help="With --as-of: " + ALLOW_MISSING_HELP),

@@ -57,7 +57,8 @@ def underwrite_command(
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
     operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),
-    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", min=0.25, max=4.0,
+                                                   help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     history: Path | None = typer.Option(None, "--history", help=HISTORY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),

@@ -861,7 +861,11 @@ def test_cli_pins_the_crop_season_scale(world: dict[str, Any], registry: str, tm
     assert len(parts) >= 2 and (fv.loc[fv["crop_type"].notna(), "crop_season_scale"] == 2.5).all()
     r = runner.invoke(app, [*val, "--crop-season-scale", "0.5"], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0 and ", 0 reused," in r.stdout, r.stdout
-    for extra, msg in ((["--crop-season-scale", "9"], "expected a number from 0.25 to 4"),
+    r = runner.invoke(app, [*val, "--crop-season-scale", "0.1"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "(input should be greater than or equal to 0.25)" in r.stderr, r.stderr
+    # out of range: refused as the command line is read (since 2026-12-07, second; it was after the models were read)
+    for extra, msg in ((["--crop-season-scale", "9"], "invalid value for '--crop-season-scale' (input should be "
+                                                      "less than or equal to 4)"),
                        (["--crop-season-scale", "1.5", "--crop-model", "none"], "needs a crop-type model"),
                        (["--crop-season-scale", "1.5", "--features", str(tmp_path / "pinned.parquet")],
                         "with --features, pin it in `agcredit features build")):
