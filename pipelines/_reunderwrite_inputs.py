@@ -271,12 +271,17 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
         history = past_series(inp.fields, inp.imagery, s, cache_dir=sc)
     if memo is not None:
         memo[("history", s)] = history
-    return reunderwrite(season=s, as_of=as_of, fields=inp.fields, imagery=inp.imagery, book=inp.book,
-                        applications=inp.applications, store=store, policy=policy, profile=profile,
-                        cache_dir=cache_dir, history=history, operator=operator, progress=progress,
-                        models=models, weather=inp.weather, crop_season_scale=crop_season_scale,
-                        haze_dates=haze_dates, yield_history=inp.yield_history,
-                        allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
-                        chunk_fields=chunk_fields, set_aside=inp.set_aside, rejects=rejects,
-                        book_check_when_deciding=True, collect=collect, set_aside_stamp=inp.set_aside_stamp,
-                        memo=memo, shadow=shadow)
+    from features.atomic import undone_on_user_error
+
+    # the rejects file is written with the held lines, before the checks that can still refuse the run (the Book's
+    # balances, the models, the imagery): a refused run, which stores nothing, puts it back as it was (as underwrite)
+    with undone_on_user_error(rejects):
+        return reunderwrite(season=s, as_of=as_of, fields=inp.fields, imagery=inp.imagery, book=inp.book,
+                            applications=inp.applications, store=store, policy=policy, profile=profile,
+                            cache_dir=cache_dir, history=history, operator=operator, progress=progress,
+                            models=models, weather=inp.weather, crop_season_scale=crop_season_scale,
+                            haze_dates=haze_dates, yield_history=inp.yield_history,
+                            allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
+                            chunk_fields=chunk_fields, set_aside=inp.set_aside, rejects=rejects,
+                            book_check_when_deciding=True, collect=collect, set_aside_stamp=inp.set_aside_stamp,
+                            memo=memo, shadow=shadow)

@@ -85,6 +85,37 @@ def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path
     assert r.exit_code == 2 and "is the --fields file" in r.stderr, r.stderr
 
 
+def test_a_refused_reunderwrite_puts_its_rejects_file_back(tiny_county_sh: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """(2026-12-07, second.) The run writes the rejects file with its held lines, before checks that can still refuse
+    it (the Book's balances, the models): a refused run, which stores nothing, left the file naming lines "held" by a
+    run that re-decided none. Now it is put back as it was: absent, or its earlier bytes."""
+    import pipelines._reunderwrite_inputs as inputs
+    from features.errors import UserInputError
+
+    def refused(**kw: Any) -> Any:
+        Path(kw["rejects"]).write_text("held by a run that then failed\n")
+        raise UserInputError("book.csv: line L-1 open on the day has no balance dated on or before it")
+
+    import features.series
+
+    monkeypatch.setattr(inputs, "reunderwrite", refused)
+    monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: type("S", (), {"series": pd.DataFrame()}))
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    bad, _fid, _tok = _typo(tiny_county_sh, tmp_path)
+    season = County(tiny_county_sh).current_season
+    rec = tiny_county_sh / "records"
+    rej = tmp_path / "rejects.csv"
+    args = ["reunderwrite", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--book",
+            str(rec / "book.csv"), "--applications", str(rec / "applications.csv"), "--as-of", f"{season}-09-15",
+            "--store", f"sqlite:///{tmp_path / 's.db'}", "--rejects", str(rej)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "no balance dated" in r.stderr and not rej.exists(), r.stdout + r.stderr
+    rej.write_text("an earlier run's\n")
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and rej.read_text() == "an earlier run's\n", r.stdout + r.stderr
+
+
 def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """`reunderwrite --fields` had no --rejects: one bad row refused the whole file. With `--rejects PATH` the rows
