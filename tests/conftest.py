@@ -247,3 +247,12 @@ def mlflow_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: P
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
     monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
     return root
+
+
+@pytest.fixture
+def unborn_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A registry not created yet (its folder returned, empty; the tracking URI names its ``mlflow.db``): what a run
+    refused before any work must leave empty (:func:`mlflow_registry` is an initialised one)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    (tmp_path / "reg").mkdir()
+    return tmp_path / "reg"

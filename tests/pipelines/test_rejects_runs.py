@@ -85,30 +85,37 @@ def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path
     assert r.exit_code == 2 and "is the --fields file" in r.stderr, r.stderr
 
 
+def _files_reunderwrite(county: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                        run: Any) -> tuple[list[str], str]:
+    """``reunderwrite --fields --as-of`` on the county's files with one typo (:func:`_typo`), ``run`` standing in for
+    :func:`pipelines.reunderwrite.reunderwrite` and no series built: (its arguments, the bad row's field id)."""
+    import features.series
+    import pipelines._reunderwrite_inputs as inputs  # where reunderwrite_files looks reunderwrite up
+
+    monkeypatch.setattr(inputs, "reunderwrite", run)
+    monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: type("S", (), {"series": pd.DataFrame()}))
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    bad, fid, _tok = _typo(county, tmp_path)
+    season = County(county).current_season
+    rec = county / "records"
+    return ["reunderwrite", "--fields", str(bad), "--imagery", str(county / "scenes"), "--book", str(rec / "book.csv"),
+            "--applications", str(rec / "applications.csv"), "--as-of", f"{season}-09-15",
+            "--store", f"sqlite:///{tmp_path / 's.db'}"], fid
+
+
 def test_a_refused_reunderwrite_puts_its_rejects_file_back(tiny_county_sh: Path, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """(2026-12-07, second.) The run writes the rejects file with its held lines, before checks that can still refuse
     it (the Book's balances, the models): a refused run, which stores nothing, left the file naming lines "held" by a
     run that re-decided none. Now it is put back as it was: absent, or its earlier bytes."""
-    import pipelines._reunderwrite_inputs as inputs
     from features.errors import UserInputError
 
     def refused(**kw: Any) -> Any:
         Path(kw["rejects"]).write_text("held by a run that then failed\n")
         raise UserInputError("book.csv: line L-1 open on the day has no balance dated on or before it")
 
-    import features.series
-
-    monkeypatch.setattr(inputs, "reunderwrite", refused)
-    monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: type("S", (), {"series": pd.DataFrame()}))
-    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
-    bad, _fid, _tok = _typo(tiny_county_sh, tmp_path)
-    season = County(tiny_county_sh).current_season
-    rec = tiny_county_sh / "records"
     rej = tmp_path / "rejects.csv"
-    args = ["reunderwrite", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--book",
-            str(rec / "book.csv"), "--applications", str(rec / "applications.csv"), "--as-of", f"{season}-09-15",
-            "--store", f"sqlite:///{tmp_path / 's.db'}", "--rejects", str(rej)]
+    args = [*_files_reunderwrite(tiny_county_sh, tmp_path, monkeypatch, refused)[0], "--rejects", str(rej)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 2 and "no balance dated" in r.stderr and not rej.exists(), r.stdout + r.stderr
     rej.write_text("an earlier run's\n")
@@ -122,7 +129,6 @@ def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: P
     are set aside (every season's: the past ones give the alerts' bands) and passed to the run, which holds their
     farmers' lines (tests/pipelines/test_reunderwrite.py); the CLI names the fields set aside and the lines not
     re-underwritten, exit 1. --rejects with --county (or --due) is refused, one line."""
-    import pipelines._reunderwrite_inputs as inputs  # where reunderwrite_files looks reunderwrite up
     import pipelines.reunderwrite as ru
 
     seen: dict[str, Any] = {}
@@ -133,17 +139,8 @@ def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: P
                                      changes=pd.DataFrame(columns=ru.CHANGE_COLUMNS), alerts=pd.DataFrame(),
                                      held_lines=[("L-1", "A-1")], set_aside=list(kw["set_aside"]))
 
-    import features.series
-
-    monkeypatch.setattr(inputs, "reunderwrite", fake)
-    monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: type("S", (), {"series": pd.DataFrame()}))
-    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
-    bad, fid, _tok = _typo(tiny_county_sh, tmp_path)
+    args, fid = _files_reunderwrite(tiny_county_sh, tmp_path, monkeypatch, fake)
     season = County(tiny_county_sh).current_season
-    rec = tiny_county_sh / "records"
-    args = ["reunderwrite", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--book",
-            str(rec / "book.csv"), "--applications", str(rec / "applications.csv"), "--as-of", f"{season}-09-15",
-            "--store", f"sqlite:///{tmp_path / 's.db'}"]
     runner = CliRunner()
     rej = tmp_path / "rejects.csv"
     r = _refused_then_partial(runner, args, rej)
@@ -158,7 +155,7 @@ def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: P
                   ["--county", str(tiny_county_sh), "--due"]):
         r = runner.invoke(app, ["reunderwrite", *extra, "--rejects", str(rej)])
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "--rejects" in r.stderr, r.stderr
-    r = runner.invoke(app, [*args, "--rejects", str(rec / "book.csv")])
+    r = runner.invoke(app, [*args, "--rejects", str(tiny_county_sh / "records" / "book.csv")])
     assert r.exit_code == 2 and "is the --book file" in r.stderr, r.stderr
 
 

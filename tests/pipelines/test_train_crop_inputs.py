@@ -25,13 +25,6 @@ BAD_URIS = ["foo://bar", "postgresql+psycopg2://u:p@127.0.0.1:1/db"]
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
-    (tmp_path / "reg").mkdir()
-    return tmp_path / "reg"
-
-
-@pytest.fixture
 def tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, pd.DataFrame]:
     """The series table written, and the past seasons' labels (field_id, season, declared_crop, region,
     season_start…) of 150 fields in 2016-2018."""
@@ -54,7 +47,7 @@ def _train(series: Path, labels: Path, *extra: str) -> object:
 
 
 def test_labels_of_field_seasons_the_series_lacks_are_refused_before_the_fit(
-        tmp_path: Path, registry: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, unborn_registry: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
     """A labels file with one row of a field-season the series lacks (F9999, 2016) trained and registered, never
     naming it (only labels matching nothing at all were refused): one line naming it, exit 2, nothing fitted."""
     series, labels = tables
@@ -70,11 +63,11 @@ def test_labels_of_field_seasons_the_series_lacks_are_refused_before_the_fit(
     r = _train(series, tmp_path / "many.csv")
     assert r.exit_code == 2, r.output  # type: ignore[attr-defined]
     assert "X0/2016, X1/2016, X2/2016, X3/2016, X4/2016 and 2 more (7 in all)" in r.stderr  # type: ignore[attr-defined]
-    assert not list(registry.rglob("mlflow.db"))
+    assert not list(unborn_registry.rglob("mlflow.db"))
 
 
 def test_a_labels_file_without_labels_is_refused_as_empty(
-        tmp_path: Path, registry: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, unborn_registry: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
     """A header only said "none of its 0 field-seasons is in the series … (labels e.g. )"."""
     series, labels = tables
     _no_fit(monkeypatch)
@@ -86,11 +79,11 @@ def test_a_labels_file_without_labels_is_refused_as_empty(
     r = _train(series, tmp_path / "blank.csv", "--blank-labels", "drop")
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output  # type: ignore[attr-defined]
     assert "its 4 row(s) all have an empty crop, left out by --blank-labels drop" in r.stderr  # type: ignore[attr-defined]
-    assert not list(registry.rglob("mlflow.db"))
+    assert not list(unborn_registry.rglob("mlflow.db"))
 
 
 def test_a_crop_with_too_few_labels_to_learn_is_said(
-        tmp_path: Path, registry: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, unborn_registry: Path, tables: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
     """One ``sorghum`` label vanished from the model while counted in "N labels": a warning names it and its count."""
     series, labels = tables
     monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})

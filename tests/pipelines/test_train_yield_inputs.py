@@ -19,13 +19,6 @@ pytestmark = pytest.mark.filterwarnings(
 BAD_URIS = ["foo://bar", "postgresql+psycopg2://u:p@127.0.0.1:1/db"]
 
 
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
-    (tmp_path / "reg").mkdir()
-    return tmp_path / "reg"
-
-
 def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Building features, reading the county's history or fitting fails the test."""
     from pipelines.county import County
@@ -56,7 +49,7 @@ def test_an_unusable_registry_is_refused_before_any_feature_or_fit(
 
 @pytest.mark.parametrize("spec", ["champoin", "Champion", "challenger", "7", "notamodel"])
 def test_a_crop_model_that_cannot_be_had_is_refused_before_any_work(
-        spec: str, tiny_county_sh: Path, registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        spec: str, tiny_county_sh: Path, unborn_registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--crop-model champoin` trained and registered a yield model without a crop model, said in a note: only the
     default champion falls back to none when the registry has no champion; anything else is one line, exit 2 (an alias
     is case-sensitive: `Champion` fell back to none though the registry had a champion)."""
@@ -72,10 +65,10 @@ def test_a_crop_model_that_cannot_be_had_is_refused_before_any_work(
         assert f"crop-type model '{spec}'" in r.stderr, r.stderr
         with pytest.raises(RegistryError):
             train_yield._crop_model_for(spec)
-    assert not list(registry.rglob("mlflow.db"))
+    assert not list(unborn_registry.rglob("mlflow.db"))
 
 
-def test_the_default_champion_falls_back_to_no_crop_model_when_there_is_none(registry: Path) -> None:
+def test_the_default_champion_falls_back_to_no_crop_model_when_there_is_none(unborn_registry: Path) -> None:
     for spec in ("champion", " champion "):
         model, desc, note = train_yield._crop_model_for(spec)
         assert model is None and desc == "none" and note is not None and "no crop-type model used" in note
