@@ -72,7 +72,7 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
     the day; undated rows (a Book without the column, or the decided lines ``D-…`` a run adds) as they are. Refused
     (:class:`~underwriting.errors.ApplicationsError`, one line) when a line open on the day (``start_date ≤ day ≤
     maturity_date``, of its earliest balance dated after the day) has no balance dated on or before it, or only one of
-    an earlier term that matured before the day (a renewal under the same line id); with ``refuse=False`` (a reader
+    an earlier term (a renewal under the same line id, whether the earlier term matured or was renewed early); with ``refuse=False`` (a reader
     that only names the lines, ``monitor``) such a line is kept, on its earliest row dated after the day. Any row order
     and index (duplicate labels too) give the same result; a zoned ``as_of`` is taken as its own calendar day (the
     zone dropped). Applying it twice gives the same Book."""
@@ -99,10 +99,11 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
     before = latest.set_index(latest["line_id"].astype(str))
     new_term = started["line_id"].astype(str).isin(before.index).to_numpy()
     if new_term.any():  # a line with a row on or before the day: refused only when that row is of an earlier term
-        # (a renewal under the same line id) that is no longer open on the day — the term in force has no balance yet
+        # (a renewal under the same line id, started on or before the day) — the term in force on the day has no
+        # balance yet, whether the earlier term matured or was renewed before its maturity
         prev = before.loc[started["line_id"].astype(str).to_numpy()[new_term]]
-        renewed = ((pd.to_datetime(prev["start_date"]).to_numpy() != pd.to_datetime(started["start_date"]).to_numpy()
-                    [new_term]) & (pd.to_datetime(prev["maturity_date"]).to_numpy() < day.to_datetime64()))
+        renewed = (pd.to_datetime(prev["start_date"]).to_numpy() != pd.to_datetime(started["start_date"]).to_numpy()
+                   [new_term])
         keep = ~new_term
         keep[new_term.nonzero()[0][renewed]] = True
         started = started[keep]
@@ -113,8 +114,8 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
     elif len(started):
         ids = sorted(started["line_id"].astype(str))
         what = (f"have every balance dated after it (column {BALANCE_DATE})" if not new_term.all() else
-                f"are renewed (a new term under the same line id) and have every balance of the new term dated after "
-                f"it, the earlier term matured before it (column {BALANCE_DATE})")
+                f"are renewed (a new term under the same line id, started on or before it) and have every balance of "
+                f"the new term dated after it (column {BALANCE_DATE})")
         raise ApplicationsError(
             source=source, problem=f"{len(ids)} line(s) open on {day.date()} {what}: give each a balance dated on or "
             f"before {day.date()} (its opening balance, dated start_date, will do) — the run compares the new limit "

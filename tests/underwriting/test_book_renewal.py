@@ -98,6 +98,23 @@ def test_a_renewed_line_open_on_the_day_without_a_balance_of_its_new_term_is_ref
     assert list(book_as_of(b, date(2009, 4, 1))["application_id"]) == ["A2008-1"]  # type: ignore[index]
 
 
+def test_a_line_renewed_before_its_earlier_term_matured_is_refused_until_its_new_term_has_a_balance(
+        tmp_path: Path) -> None:
+    """Was valued on the earlier term's limit and balance (a walkthrough: a line renewed from 2009-11-01 while its
+    earlier term ran to 2010-03-23, re-decided on 2010-01-10 at the old limit and balance, its first new-term balance
+    dated 2010-01-20): the term in force on the day is the new one, whose balance the run needs."""
+    early = [_row("L1", "A2008-1", "2008", "2008-05-01", "2009-08-01", "2008-05-01", "0"),
+             _row("L1", "A2008-1", "2008", "2008-05-01", "2009-08-01", "2008-09-01", "300"),
+             _row("L1", "A2009-1", "2009", "2009-05-01", "2010-03-01", "2009-06-01", "100")]
+    b = read_book(_write(tmp_path, early))
+    with pytest.raises(UserInputError, match=r"^Book: 1 line\(s\) open on 2009-05-15 are renewed \(a new term under "
+                                             r"the same line id, started on or before it\) .*: L1 \(1 in all\)$"):
+        book_as_of(b, date(2009, 5, 15))  # the earlier term runs to 2009-08-01, the new one began on 2009-05-01
+    got = book_as_of(b, date(2009, 6, 1))  # the new term's first balance: its terms
+    assert got is not None and list(got["application_id"]) == ["A2009-1"]
+    assert list(book_as_of(b, date(2009, 4, 30))["application_id"]) == ["A2008-1"]  # type: ignore[index]
+
+
 # --- consumers ---------------------------------------------------------------------------------------------------
 
 def test_reunderwrite_selects_the_lines_open_on_the_day_on_their_terms_of_the_day(tmp_path: Path) -> None:
