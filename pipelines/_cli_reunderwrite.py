@@ -368,6 +368,12 @@ def monitor_cmd(
         f, aside = read.fields, read.set_aside
         known = sorted(f["season"].astype(str).unique())
         s = season_of(season, known, max(known), f"fields file {fields}")
+        if rejects is None:  # a field left out unsaid loses its alerts, and the line they name (as the deciding runs)
+            from pipelines.fieldcheck import refuse_rejected
+
+            refuse_rejected(read, s, hint="set them aside with --rejects FILE")
+        for w in read.notes():  # repaired geometries, absent optional columns
+            err(f"warning: {w}")
         check_day(f, s, day)
         bk = _with_decided(read_book(book) if book is not None else None, store, s, day)
         model = _crop_model(crop_model, day)

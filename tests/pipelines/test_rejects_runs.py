@@ -85,6 +85,36 @@ def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path
     assert r.exit_code == 2 and "is the --fields file" in r.stderr, r.stderr
 
 
+def test_monitor_refuses_a_field_whose_geometry_is_rejected_or_sets_it_aside(
+        tiny_county_sh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`monitor --fields` left out a field whose geometry could not be used (a line, not a polygon) without a word,
+    exit 0: its alerts, and the line they name, were gone (a walkthrough: 37 WATCH instead of 38). Refused now in one
+    line naming it, as the deciding runs refuse it; --rejects sets it aside (exit 1)."""
+    from shapely.geometry import LineString
+
+    import pipelines.monitor as mon
+
+    monkeypatch.setattr(mon, "alerts_as_of", lambda *_a, **_k: (
+        pd.DataFrame(columns=["date", "field_id", "alert", "severity", "line_id", "evidence"]), []))
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    season = County(tiny_county_sh).current_season
+    gdf = gpd.read_file(tiny_county_sh / "records" / "fields.gpkg")
+    i = int(np.flatnonzero((gdf["season"].astype(str) == season).to_numpy())[0])
+    fid = str(gdf.loc[i, "field_id"])
+    x0, y0, x1, y1 = gdf.geometry.iloc[i].bounds
+    gdf.loc[i, "geometry"] = LineString([(x0, y0), (x1, y1)])
+    bad = tmp_path / "line.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    args = ["monitor", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--as-of",
+            f"{season}-09-15", "--crop-model", "none"]
+    runner = CliRunner()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stdout + r.stderr
+    assert fid in r.stderr and "--rejects" in r.stderr and r.stdout == "", r.stderr
+    r = runner.invoke(app, [*args, "--rejects", str(tmp_path / "rej.csv")])
+    assert r.exit_code == 1 and f"fields set aside, not monitored: {fid}" in r.stdout, r.stdout + r.stderr
+
+
 def _files_reunderwrite(county: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                         run: Any) -> tuple[list[str], str]:
     """``reunderwrite --fields --as-of`` on the county's files with one typo (:func:`_typo`), ``run`` standing in for
