@@ -67,7 +67,18 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
     def personal(n: str) -> bool:
         return looks_personal(n) or looks_personal(n.replace("_", " ")) or n.strip().casefold() in hidden
 
-    shown = [repr(n) for n in names if not personal(n)][:5]
+    # a value the engine cannot tell from a name — a surname in a file without names (a Book, reported yields) —
+    # is quoted only when spelled like a known crop (a typo: 'maise'), as the verified crops of `models performance`
+    import difflib
+
+    def close(n: str) -> bool:
+        return bool(difflib.get_close_matches(str(normalise_crop(n)), sorted(known), n=1, cutoff=0.75))
+
+    shown = [repr(n) for n in names if not personal(n) and close(n)][:5]
+    others = sum(not personal(n) and not close(n) for n in names)
+    if others:
+        shown.append(f"{others}{' other' if shown else ''} value(s) not spelled like a known crop (not shown: a name "
+                     "typed there never is)")
     if any(personal(n) for n in names):
         # a crop of several words ("pearl millet") has a name's shape: hidden too, the message says how to add it
         words = any(personal(n) and _WORDS.fullmatch(n.strip().replace("_", " ")) and n.strip().casefold() not in hidden

@@ -84,8 +84,11 @@ class _Aside:
     """The row-level checks' outcome: without ``on``, the first failure is raised as before; with it, the failing
     rows are recorded (:class:`SetAside`) and left out."""
 
-    def __init__(self, on: bool, source: str, identifiers: set[str], season: str | None = None) -> None:
+    def __init__(self, on: bool, source: str, identifiers: set[str], season: str | None = None,
+                 words: frozenset[str] = frozenset()) -> None:
         self.on, self.source, self.identifiers = on, source, identifiers
+        #: the words of the file's farmers' names: a reason's quoted value holding one is not shown
+        self.words = words
         self.rows: list[SetAside] = []
         #: each row's polygon, season and farmer's token as read (for :func:`_aside_overlaps`)
         self.geoms: dict[int, tuple[object, object, object]] = {}
@@ -96,7 +99,7 @@ class _Aside:
              show_season: bool = True, show_token: bool = True) -> gpd.GeoDataFrame:
         """``gdf`` without the rows of ``mask`` (a boolean array), recorded with ``reason`` (one, or one per row of
         the mask)."""
-        from features.identity import hide_identifiers, hide_quoted_numbers
+        from features.identity import hide_identifiers, hide_quoted_numbers, hide_quoted_words
 
         m = np.asarray(mask, dtype=bool)
         if not m.any():
@@ -115,7 +118,8 @@ class _Aside:
             self.rows.append(SetAside(row=file_rows(self.source, [int(pos)])[0],
                                       field_id=self.shown(fid, by_shape=False) if show_id else None,
                                       season=self.shown(sea) if show_season else None, farmer_token=self.shown(tok),
-                                      reason=hide_quoted_numbers(hide_identifiers(why, self.identifiers)),
+                                      reason=hide_quoted_numbers(hide_quoted_words(
+                                          hide_identifiers(why, self.identifiers), self.words)),
                                       position=int(pos)))
         return gdf[~m]
 
@@ -130,7 +134,7 @@ class _Aside:
         if t is None:
             return None
         personal = (looks_personal(t) if by_shape else ("+" in t or "@" in t)) \
-            or hide_identifiers(t, self.identifiers) != t
+            or hide_identifiers(t, self.identifiers | set(self.words)) != t
         return PERSONAL if personal else t
 
 

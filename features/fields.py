@@ -65,7 +65,7 @@ from features.errors import (
     refuse_unprintable_cells,
     unprintable_cells,
 )
-from features.identity import identifiers_hidden, quoted, rows_holding_identifiers, tokenise
+from features.identity import identifiers_hidden, quoted, rows_holding_identifiers, table_identifiers, tokenise
 from features.identity import name_words as identity_name_words
 
 # isort: split
@@ -218,8 +218,6 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
 
 def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool,
                      need: Sequence[str] = (), check_regions: bool = False, set_aside: bool = False) -> ReadResult:
-    from features.identity import IDENTIFIER_COLUMNS
-
     if gdf.crs is None:
         raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
                                                  "add a .prj or a CRS to the file)")
@@ -228,11 +226,10 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     _check_geographic(gdf, source)
     gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
     gdf = gdf.assign(**{_ROW: np.arange(len(gdf))})
-    aside = _Aside(set_aside, source, {str(v) for c in IDENTIFIER_COLUMNS if c in gdf.columns
-                                       for v in gdf[c].dropna()},
-                   season=None if "season" in gdf.columns or season is None else str(season))
     # each word of a farmer's name: a surname typed as a crop was quoted in "declared_crop 'x' not a known crop"
     name_words = identity_name_words(gdf)
+    aside = _Aside(set_aside, source, table_identifiers(gdf),
+                   season=None if "season" in gdf.columns or season is None else str(season), words=name_words)
     personal: dict[str, list[int]] = {}
     if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
         personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}

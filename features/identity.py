@@ -12,7 +12,7 @@ import hmac
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -21,7 +21,8 @@ from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "key_check", "env_key_check", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
-           "names_a_farmer", "name_words", "quoted"]
+           "names_a_farmer", "name_words", "quoted", "table_identifiers", "ids_naming_farmers", "hide_quoted_words",
+           "ID_COLUMNS"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
 #: columns that hold personal identifiers, in the order used to derive the token
@@ -231,6 +232,31 @@ def hide_quoted_numbers(message: str) -> str:
     return _QUOTED_NUMBER.sub(sub, message)
 
 
+def table_identifiers(df: pd.DataFrame, *, words: bool = False) -> set[str]:
+    """The personal identifiers of ``df`` (as read, before :func:`tokenise`): each identifier cell, and with
+    ``words`` each word of the farmers' names too (:func:`name_words`; :func:`hide_identifiers` searches those of 4+
+    characters) — what an id must not hold (:func:`ids_naming_farmers`)."""
+    return {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()} | (
+        set(name_words(df)) if words else set())
+
+
+_QUOTED_TEXT = re.compile(r"""(['"])([^'"]*)\1""")
+
+
+def hide_quoted_words(message: str, words: Iterable[str]) -> str:
+    """``message`` with every quoted value holding one of ``words`` (a word of a farmer's name, 4+ characters) as a
+    whole word replaced by ``'<personal data>'``: a surname alone typed as a currency, an amount or a region was
+    quoted (``found 'Lopira'``). Only quoted values: the message's own words ("farmer", "rice") may be someone's
+    name too."""
+    ws = {w for w in words if len(_norm(w)) >= _MIN_HIDDEN}
+    if not ws or not message:
+        return message
+
+    def sub(m: re.Match[str]) -> str:
+        return m.group(0) if hide_identifiers(m.group(2), ws) == m.group(2) else m.group(1) + HIDDEN + m.group(1)
+    return _QUOTED_TEXT.sub(sub, message)
+
+
 @contextmanager
 def identifiers_hidden(df: pd.DataFrame) -> Iterator[None]:
     """Around the checks of a table that held personal identifiers (``df``: as read, before :func:`tokenise`): a
@@ -241,8 +267,7 @@ def identifiers_hidden(df: pd.DataFrame) -> Iterator[None]:
         yield
     except UserInputError as e:
         text = str(e)  # the errors build their message once, into args[0] (none overrides __str__)
-        hidden = hide_quoted_numbers(hide_identifiers(text, {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns
-                                                             for v in df[c].dropna()}))
+        hidden = hide_quoted_numbers(hide_quoted_words(hide_identifiers(text, table_identifiers(df)), name_words(df)))
         if hidden != text:
             e.args = (hidden,)
         raise
@@ -253,9 +278,26 @@ def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
     phone typed as the application or line id, which records would keep for good)."""
     if column not in df.columns:
         return []
+    if column in ID_COLUMNS:  # an id holding one as a word, or a word of a farmer's name (ids_naming_farmers)
+        return ids_naming_farmers(df[column], table_identifiers(df, words=True))
     known = {n for c in IDENTIFIER_COLUMNS if c in df.columns for n in (_norm(v) for v in df[c].dropna())
              if len(n) >= _MIN_HIDDEN}
     return [i for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []
+
+
+#: the columns whose values are kept in the permanent records as references: refused when they name a farmer
+ID_COLUMNS = ("application_id", "line_id", "field_id", "farmer_token")
+
+
+def ids_naming_farmers(ids: Iterable[object], identifiers: set[str]) -> list[int]:
+    """0-based positions of ``ids`` holding one of ``identifiers`` (:func:`table_identifiers`: a farmer's name, ID
+    or phone, or one word of a name) as a whole word, compared on letters and digits (``Wenteda``,
+    ``L-Wenzu-Wenteda``, ``L-000002718677``): an id is kept in the permanent records. A line's Book has no names;
+    a run checks its ids against the applications' too (:func:`underwriting.applications.applicant_identifiers`)."""
+    if not identifiers:
+        return []
+    return [i for i, v in enumerate(ids) if v is not None and not (isinstance(v, float) and pd.isna(v))
+            and hide_identifiers(str(v), identifiers) != str(v)]
 
 
 def same_person(a: str, b: str) -> bool:

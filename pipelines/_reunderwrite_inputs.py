@@ -232,6 +232,11 @@ def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applic
         refuse_rejected(read, s, hint="give --rejects PATH to set them aside and hold their farmers' lines")
     check_day(f, s, as_of)
     apps, bk = read_applications(applications), read_book(book)
+    if not set_aside:  # a run writing records (a replay reads the files its records were made from)
+        from pipelines._underwrite_inputs import refuse_foreign_personal_ids
+
+        refuse_foreign_personal_ids(applications, book=bk, book_source=Path(book).name, fields=f,
+                                    fields_source=Path(fields).name)
     return FilesInputs(fields=f, imagery=imagery, book=bk, applications=apps, season=s, weather=wx,
                        yield_history=yh, set_aside=list(read.set_aside))
 

@@ -103,6 +103,19 @@ class UnderwriteInputs:
 SET_ASIDE_KEY = "fields_set_aside"
 
 
+def refuse_foreign_personal_ids(applications: str | Path, *, book: pd.DataFrame | None, book_source: str,
+                                fields: pd.DataFrame | None, fields_source: str) -> None:
+    """A run writing records (underwrite, reunderwrite) refuses a Book line id or application id, or a field id,
+    holding an applicant's name, ID or phone, or one word of a name (:func:`underwriting.applications.
+    refuse_ids_naming_applicants`): each file checks its own ids against its own identifiers, but a Book has no
+    names (a walkthrough: a borrower's full name as the line id went into every record of the line)."""
+    from underwriting.applications import applicant_identifiers, refuse_ids_naming_applicants
+
+    ids = applicant_identifiers(applications)
+    refuse_ids_naming_applicants(ids, book, source=book_source, columns=("line_id", "application_id"))
+    refuse_ids_naming_applicants(ids, fields, source=fields_source, columns=("field_id",))
+
+
 def set_aside_provenance(rows: Sequence[Any]) -> dict[str, Any]:
     """The provenance entry of a run's decisions when it set fields rows aside (:class:`features.fields.SetAside`;
     nothing when none was): how many, and the sha256 of the rejects file's rows with ``held_applications`` empty
@@ -127,7 +140,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
     ``refuse_unrecorded``: :func:`refuse_unrecorded_held` on the features file (``underwrite``; not ``audit replay``,
     which reads a file as the run it replays read it). ``refuse_rejected`` (``underwrite``; not a replay, for the
     same reason): without ``set_aside``, fields of the season rejected when reading refuse the run
-    (:func:`pipelines.fieldcheck.refuse_rejected`)."""
+    (:func:`pipelines.fieldcheck.refuse_rejected`), and so do ids holding an applicant's name, ID or phone
+    (:func:`refuse_foreign_personal_ids`)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import Policy, load_policy
@@ -165,6 +179,9 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
             held.setdefault(tok, []).append(aid)
         apps = apps[~hold].reset_index(drop=True)
     bk = read_book(book) if book is not None else empty_book()
+    if refuse_rejected:  # a run writing records (a replay reads the files its records were made from)
+        refuse_foreign_personal_ids(applications, book=bk, book_source=Path(book).name if book is not None else "Book",
+                                    fields=flds, fields_source=Path(fields).name)
     wx = None
     if weather is not None:
         from features.weather import read_weather

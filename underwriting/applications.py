@@ -26,7 +26,14 @@ from features.errors import (
     refuse_unprintable_cells,
 )
 from features.fields import check_known_crops, normalise_crop
-from features.identity import identifiers_hidden, name_words, rows_holding_identifiers, tokenise
+from features.identity import (
+    identifiers_hidden,
+    ids_naming_farmers,
+    name_words,
+    rows_holding_identifiers,
+    table_identifiers,
+    tokenise,
+)
 from models.errors import MoneyError
 from models.money import check_currency, to_minor
 from underwriting.contracts import APPLICATIONS, BOOK, check_applications, check_book
@@ -187,6 +194,31 @@ def _refuse_personal_ids(raw: pd.DataFrame, source: str, column: str) -> None:
         raise ContractError(table=source, column=column, expected="a reference (not a farmer's name, ID or phone "
                             "number: ids are kept in the permanent records)", found="personal data",
                             offenders=file_rows(source, sorted(rows)))
+
+
+def applicant_identifiers(path: str | Path) -> set[str]:
+    """The applications file's personal identifiers and name words (:func:`features.identity.table_identifiers`),
+    read again as the file is (never kept: a run checks the other files' ids against them and forgets them)."""
+    return table_identifiers(read_table(Path(path), allow_no_rows=True), words=True)
+
+
+def refuse_ids_naming_applicants(identifiers: set[str], table: pd.DataFrame | None, *, source: str,
+                                 columns: tuple[str, ...]) -> None:
+    """A Book or fields file has no names (or not the applicants'): an id of ``table`` holding an applicant's name,
+    ID or phone, or one word of a name (``identifiers``: :func:`applicant_identifiers`), would be kept in the
+    permanent records — refused in one line naming the column and the farmer tokens of its rows, never the id."""
+    if table is None or not len(table) or not identifiers:
+        return
+    for col in columns:
+        if col not in table.columns:
+            continue
+        rows = ids_naming_farmers(table[col], identifiers)
+        if rows:
+            who = sorted({str(t) for t in table["farmer_token"].iloc[rows]}) if "farmer_token" in table.columns else []
+            raise ContractError(table=source, column=col, expected="a reference (not a farmer's name, ID or phone "
+                                "number, nor a word of an applicant's name: ids are kept in the permanent records)",
+                                found=f"personal data in {len(rows)} row(s) (not shown), of farmer token(s)",
+                                offenders=who or [f"{len(rows)} row(s)"])
 
 
 def _refuse_case_twins(df: pd.DataFrame, column: str, source: str) -> None:

@@ -326,3 +326,23 @@ def test_a_name_not_of_the_file_typed_as_the_crop_is_not_quoted_once_spelt_as_a_
             validate_fields(gdf, source="f.gpkg")
         text = str(e.value)
     assert "kada" not in text.casefold() and "nezupi" not in text.casefold()
+
+
+@pytest.mark.parametrize("set_aside", [True, False])
+def test_a_farmers_surname_typed_as_the_region_is_not_quoted(monkeypatch: pytest.MonkeyPatch, set_aside: bool) -> None:
+    """One word of a farmer's name typed as a row's region was quoted in "region 'kumari' has no season window" (the
+    rejects file's reason, the one-line error; a walkthrough, 2026-12-07, third)."""
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+    gdf = _bad_file().iloc[[0, 1, 9]].reset_index(drop=True)
+    gdf.loc[1, "farmer_name"] = NAMES[6]  # Meena Kumari farms row 1
+    gdf["region"] = "in-smallholder"
+    gdf.loc[0, "region"] = "Kumari"  # her surname, on Asha Devi's row
+    if set_aside:
+        res = validate_fields(gdf, source="f.gpkg", set_aside=True, need=("region",))
+        text = " ".join(r.reason for r in res.set_aside)
+        assert "region <personal data>" in text or "region '<personal data>'" in text, text
+    else:
+        with pytest.raises(UserInputError, match=r"region .*<personal data>.* has no season window") as e:
+            validate_fields(gdf, source="f.gpkg", need=("region",))
+        text = str(e.value)
+    assert "kumari" not in text.casefold()

@@ -253,12 +253,12 @@ def test_book_with_an_unknown_crop_is_rejected_before_any_work(county: Path, tmp
 
     book = pd.read_csv(county / "records" / "book.csv", dtype=str, keep_default_na=False)
     line = str(book.loc[0, "line_id"])
-    book.loc[0, "crop"] = "quinoa"
+    book.loc[0, "crop"] = "cottn"
     path = tmp_path / "book_unknowncrop.csv"
     book.to_csv(path, index=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGCREDIT_TOKEN_KEY", KEY)
-        with pytest.raises(FieldsError, match=f"book_unknowncrop.csv: crop 'quinoa' not a known crop.*{line}"):
+        with pytest.raises(FieldsError, match=f"book_unknowncrop.csv: crop 'cottn' not a known crop.*{line}"):
             read_book(path)
     store = tmp_path / "s.db"
     out = tmp_path / "dec.csv"
@@ -266,17 +266,43 @@ def test_book_with_an_unknown_crop_is_rejected_before_any_work(county: Path, tmp
                  str(county / "records" / "applications.csv"), "--fields", str(county / "records" / "fields.gpkg"),
                  "--imagery", str(county / "scenes"), "--book", str(path), "--store", f"sqlite:///{store}",
                  "--out", str(out), "--crop-model", "none", "--no-progress"])
-    _user_error(r, "book_unknowncrop.csv", "'quinoa'", line)
+    _user_error(r, "book_unknowncrop.csv", "'cottn'", line)
     assert not out.exists() and not store.exists()
 
 
 def test_history_with_an_unknown_crop_is_rejected(county: Path, tmp_path: Path) -> None:
     hist = pd.read_csv(county / "records" / "history.csv", dtype=str, keep_default_na=False)
     where = f"{hist.loc[0, 'field_id']}/{hist.loc[0, 'season']}"
-    hist.loc[0, "declared_crop"] = "quinoa"
+    hist.loc[0, "declared_crop"] = "maiz"
     hist.to_csv(county / "records" / "history.csv", index=False)
-    with pytest.raises(UserInputError, match=f"history.csv: declared_crop 'quinoa' not a known crop.*{where}"):
+    with pytest.raises(UserInputError, match=f"history.csv: declared_crop 'maiz' not a known crop.*{where}"):
         County(county).history()
     r = _invoke(["backtest", "--county", str(county), "--yield-model", "champion"])
-    _user_error(r, "history.csv", "'quinoa'", where)
+    _user_error(r, "history.csv", "'maiz'", where)
     assert not (county / ".cache").exists()  # no feature was built
+
+
+# -- 7. an applicant's name as an id of a file without names ---------------------------------------------------------
+@pytest.mark.parametrize("as_id", ["surname", "full name", "id number"])
+def test_a_book_line_id_naming_an_applicant_is_refused_before_any_record(county: Path, tmp_path: Path,
+                                                                          as_id: str) -> None:
+    """A Book has no names, so a borrower's name typed as a line id passed its own check and went into every record
+    of the line, for good (a walkthrough, 2026-12-07, third: `Wenzu Wenteda`, `L-Wenzu-Wenteda`, `Wenteda`)."""
+    apps = pd.read_csv(county / "records" / "applications.csv", dtype=str, keep_default_na=False)
+    book = pd.read_csv(county / "records" / "book.csv", dtype=str, keep_default_na=False)
+    row = apps.index[apps["national_id"] == book.loc[0, "national_id"]]
+    name = str(apps.loc[row[0] if len(row) else 0, "farmer_name"])
+    nid = str(apps.loc[row[0] if len(row) else 0, "national_id"])
+    book.loc[0, "line_id"] = {"surname": name.split()[-1], "full name": "L-" + name.replace(" ", "-"),
+                              "id number": "L-" + nid.replace(" ", "")}[as_id]
+    path = tmp_path / "book_named.csv"
+    book.to_csv(path, index=False)
+    store, out = tmp_path / "s.db", tmp_path / "dec.csv"
+    r = _invoke(["underwrite", "--season", SEASON, "--as-of", "2009-09-15", "--applications",
+                 str(county / "records" / "applications.csv"), "--fields", str(county / "records" / "fields.gpkg"),
+                 "--imagery", str(county / "scenes"), "--book", str(path), "--store", f"sqlite:///{store}",
+                 "--out", str(out), "--crop-model", "none", "--no-progress"])
+    _user_error(r, "book_named.csv", "column 'line_id'", "personal data")
+    for part in [*name.split(), nid.replace(" ", ""), nid]:
+        assert part.casefold() not in (r.stdout + r.stderr).casefold(), part
+    assert not out.exists() and not store.exists()

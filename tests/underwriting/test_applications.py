@@ -218,3 +218,22 @@ def test_a_farmers_surname_typed_as_the_contract_crop_is_not_quoted(tmp_path: Pa
     with pytest.raises(UserInputError, match=r"contract_crop <personal data> .*not a known crop.*A1") as e:
         read_applications(p)
     assert "patel" not in str(e.value).casefold()
+
+
+@pytest.mark.parametrize("column", ["currency", "requested_amount"])
+def test_a_farmers_surname_typed_as_a_currency_or_amount_is_not_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      column: str) -> None:
+    """One word of a farmer's name was quoted in "currency of A1: expected an ISO 4217 code …, found 'Patel'" (the
+    table's identifiers were hidden only whole; a walkthrough, 2026-12-07, third)."""
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+    df = pd.DataFrame({"application_id": ["A1", "A2"], "national_id": ["ID-555", "ID-444"],
+                       "farmer_name": ["Meera Patel", "John Smith"], "season": ["2024"] * 2,
+                       "currency": ["USD"] * 2, "requested_amount": ["5000"] * 2, "requested_term_days": [200] * 2,
+                       "existing_debt": [0] * 2, "debt_due_this_cycle": [0] * 2, "other_income": [0] * 2,
+                       "living_costs": [0] * 2, "unfinanced_costs": [0] * 2, "prior_liens_on_crop": [0] * 2})
+    df.loc[1, column] = "Patel"  # the other farmer's surname
+    p = tmp_path / "a.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(UserInputError, match=rf"{column} of A2: .*<personal data>") as e:
+        read_applications(p)
+    assert "patel" not in str(e.value).casefold()
