@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines._report_alerts import _high_alert_tokens
-from pipelines._report_data import ON_BOOK, ReportData
+from pipelines._report_data import ON_BOOK, ReportData, page_day
 from pipelines._report_html import _money
-from underwriting.standing import line_block
+from underwriting.standing import book_maturities, line_block, line_matured
 
 #: outcomes that grant their limit (a REFER's limit is indicative: nothing is granted until an analyst decides)
 GRANTING = ("APPROVE", "REDUCE")
@@ -195,19 +195,34 @@ def _sums(lines: pd.DataFrame, col: str) -> str:
     return " + ".join(_money(v, str(c)) for c, v in lines.groupby("currency")[col].sum().items())
 
 
+def matured_lines(std: pd.DataFrame, bodies: list[dict[str, Any]], data: ReportData) -> np.ndarray:
+    """Whether each latest record's Book line (``bodies``, in ``std``'s row order) matured before the page's date:
+    :func:`underwriting.standing.line_matured` — the Book's latest maturity of the line (``data.book``), else its
+    record's line block —, the rule :func:`pipelines.report.matured_off_book` takes the line's limit off by (its
+    ``line_matured``). Nothing stands on such a line to act on: :func:`manager_figures` and the proposed actions
+    (the page's table, ``actions-<season>.csv``) leave it out."""
+    dues, day = book_maturities(data.book), page_day(data)
+    mine = np.array([line_matured(b, day, dues) is not None for b in bodies], dtype=bool)
+    return mine | (std["line_matured"].notna().to_numpy() if "line_matured" in std.columns else False)
+
+
 def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str, Any]], owed: list[int],
-                    data: ReportData) -> dict[str, Any]:
+                    data: ReportData, gone: np.ndarray | None = None) -> dict[str, Any]:
     """A portfolio manager's figures (minor units): the exposure at risk — limits and outstanding of the lines counted
-    in the exposure with an open high-severity alert, and of those with proposed actions; the Book lines outside the
-    exposure table (a standing REFER or DECLINE of a decided line or of an earlier policy: granted nothing, its
-    balance still owed); whether the policy's concentration caps applied (``computation.concentration.applies`` of
-    the latest records)."""
+    in the exposure with an open high-severity alert, and of those with proposed actions, neither counting a line
+    matured before the page's date (``gone``: :func:`matured_lines`; ``matured_out``, how many it left out of them);
+    the Book lines outside the exposure table (a standing REFER or DECLINE of a decided line or of an earlier policy:
+    granted nothing, its balance still owed); whether the policy's concentration caps applied
+    (``computation.concentration.applies`` of the latest records)."""
     counted = (std["outcome"].isin((*GRANTING, ON_BOOK)) & (std["limit"].astype("int64") > 0)).to_numpy()
     lim = std["limit"].astype("int64").to_numpy()
     out = np.asarray(owed, dtype="int64")
+    live = ~gone if gone is not None else np.ones(len(std), dtype=bool)
     high = std["farmer_token"].astype(str).isin(_high_alert_tokens(data)).to_numpy() & counted
     acts = np.array([bool(line_block(b).get("proposed_actions")) and bool(_actions_block(r, b))
                      for (_, r), b in zip(dec.iterrows(), bodies, strict=True)], dtype=bool)
+    matured_out = int(((high | acts) & ~live).sum())  # a matured line's actions and alert: moot
+    high, acts = high & live, acts & live
     lined = np.array([bool(line_block(b).get("line_id")) for b in bodies], dtype=bool)
     matured = (std["line_matured"].notna().to_numpy() if "line_matured" in std.columns
                else np.zeros(len(std), dtype=bool))
@@ -222,10 +237,17 @@ def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str,
     params = next(((b.get("policy") or {}).get("parameters") or {} for b in bodies if b.get("policy")), {})
     return {"high_alert": (int(high.sum()), int(lim[high].sum()), int(out[high].sum())),
             "actions": (int(acts.sum()), int(lim[acts].sum()), int(out[acts].sum())),
-            "outside": book_lines(outside), "matured": book_lines(matured),
+            "outside": book_lines(outside), "matured": book_lines(matured), "matured_out": matured_out,
             "concentration": (sum(bool(c.get("applies")) for c in conc), len(conc),
                               next((c.get("book_total") for c in conc if c.get("book_total") is not None), None),
                               params.get("min_book_for_concentration"))}
+
+
+def matured_out_text(n: int) -> str:
+    """What the page says of the ``n`` lines :func:`matured_lines` left out of the proposed actions and the exposure
+    at risk."""
+    return (f"{n} line(s) matured before the page's date left out of the proposed actions and the exposure at risk "
+            "(nothing stands on a matured line to act on)")
 
 
 def _figures_html(fig: dict[str, Any], cur: str) -> str:
@@ -244,6 +266,8 @@ def _figures_html(fig: dict[str, Any], cur: str) -> str:
         items.append(f"{nm} Book line(s) matured before the page's date, their renewal not granted: their limits "
                      f"({_money(lm, cur)} in the Book) no longer stand and are not in the exposure; "
                      f"{_money(om, cur)} outstanding on them in the Book")
+    if fig.get("matured_out"):
+        items.append(matured_out_text(fig["matured_out"]))
     if cn:
         why = (f" (the Book, {_money(total, cur)}, is below the policy's floor for them, {_money(floor, cur)})"
                if ca == 0 and total is not None and floor is not None and int(total) < int(floor) else "")

@@ -23,6 +23,8 @@ from pipelines._report_figures import (
     exposure_by_crop,
     main_crops,
     manager_figures,
+    matured_lines,
+    matured_out_text,
     not_reestimated_lines,
     proposed_actions_rows,
     proposed_actions_table,
@@ -138,8 +140,11 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             "" if not n else f"its Book limit: its {sk} of {a} granted nothing" if sk is not None
             else f"the analyst's override of {a}, behind its latest REFER or DECLINE"
             for n, a, sk in zip(new_refer, std["as_of"].astype(str), std["skipped_outcome"], strict=True)]
-    act_tbl = proposed_actions_table(dec, bodies, cur)
-    figures = manager_figures(std, dec, bodies, owed, data)
+    # a line matured before the page's date: nothing stands on it to act on — out of the actions and the at-risk figures
+    gone = matured_lines(std, bodies, data)
+    live_dec, live_bodies = dec[~gone], [b for b, g in zip(bodies, gone, strict=True) if not g]
+    act_tbl = proposed_actions_table(live_dec, live_bodies, cur)
+    figures = manager_figures(std, dec, bodies, owed, data, gone)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
     kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
@@ -272,7 +277,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             ("<p class='sub'>outstanding and drawn: the balances of the Book file the record's run read, as of the "
              "date beside them (undated: the file's)</p>" if "balance as of" in act_tbl.columns else
              "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
-             "</p>") if len(act_tbl) else "", kept_note, no_dec_section,
+             "</p>") if len(act_tbl) else "",
+            f"<p class='sub'>{escape(matured_out_text(figures['matured_out']))}</p>" if figures["matured_out"] else "",
+            kept_note, no_dec_section,
             "<h2>Alerts</h2>", al_note, _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     # every output built in memory, every target checked writable, then all written (each atomically); a failure
     # part way leaves no partial output: what this run wrote is taken back (a file it replaced is put back)
@@ -285,7 +292,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                                               "limit": [int(expo["limit"].sum())],
                                               "outstanding": [int(expo["outstanding"].sum())], "share": [1.0]})],
                            ignore_index=True)
-        acts = proposed_actions_rows(dec, bodies)
+        acts = proposed_actions_rows(live_dec, live_bodies)
         for df, name in ((ex.assign(currency=cur), "exposure"),
                          (acts.assign(currency=cur) if len(acts) else pd.DataFrame(columns=[
                              "line", "application", "farmer", "outcome", "limit", "book_limit", "outstanding",

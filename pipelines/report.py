@@ -60,6 +60,8 @@ from pipelines._report_figures import (
     exposure_by_crop,
     main_crops,
     manager_figures,
+    matured_lines,
+    matured_out_text,
     not_reestimated_lines,
     proposed_actions_rows,
     proposed_actions_table,
@@ -102,7 +104,7 @@ __all__ += ["_CSS", "ON_BOOK", "_Html", "_tag", "_table", "_money", "_field_stat
             "_actions_block", "proposed_actions_rows", "proposed_actions_table", "not_reestimated_lines",
             "changed_at_latest_checkpoint", "main_crops", "book_without_decision", "_sums", "_high_alert_tokens",
             "_high_alerts_by_farmer", "manager_figures", "MATURED", "matured_off_book", "_refer_note", "page_day",
-            "standing_on_page", "_bodies", "_figures_html", "CSV_TABLES", "csv_table_path", "portfolio_outputs",
+            "standing_on_page", "_bodies", "matured_lines", "matured_out_text", "_figures_html", "CSV_TABLES", "csv_table_path", "portfolio_outputs",
             "farmer_page_path", "check_outputs", "_write_all", "_flatten", "_no_farmer_message"]
 
 
