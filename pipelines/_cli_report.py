@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: help of the report commands' ``--rejects``
 _REJECTS = "With --fields: " + REJECTS_HELP + "; the pages name the rows set aside"
+#: help of the report commands' ``--book``
+_BOOK = ("With --fields: the Book of active lines (CSV or Parquet, as given to underwrite; a dated Book as of the "
+         "page's date): the Book summary, the lines without a decision and the lines' maturities, as --county reads "
+         "its records/book.csv")
 
 
 #: the files a report command writes, given the season and the fields (every season's): ``(path, what)`` each
@@ -35,17 +39,20 @@ Outputs = Callable[[str, "gpd.GeoDataFrame"], list[tuple[Path, str]]]
 
 
 def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
-          as_of: str | None, cache: Path | None, rejects: Path | None = None, *, outputs: Outputs | None = None) -> Any:
+          as_of: str | None, cache: Path | None, rejects: Path | None = None, *, outputs: Outputs | None = None,
+          book: Path | None = None) -> Any:
     """ReportData from a county folder, or from a fields file and an imagery source (``rejects``: its bad rows set
-    aside there, named on the pages: :attr:`pipelines.report.ReportData.set_aside`). ``outputs``: the files the
-    command writes, checked writable (:func:`pipelines.report.check_outputs`) as soon as the season is known —
-    before the registry, the store or a scene is read, and before the rejects file is written."""
+    aside there, named on the pages: :attr:`pipelines.report.ReportData.set_aside`; ``book``: the Book, read as
+    ``underwrite`` reads it, :func:`underwriting.applications.read_book` — the county form reads its own). ``outputs``:
+    the files the command writes, checked writable (:func:`pipelines.report.check_outputs`) as soon as the season is
+    known — before the registry, the store or a scene is read, and before the Book and the rejects file."""
     from pipelines.report import build_report_data, build_report_data_county, check_outputs
 
     day = parse_date(as_of, "--as-of")
     if county is not None:
-        if fields is not None or imagery is not None:
-            raise UserInputError("give either --county or --fields/--imagery, not both")
+        if fields is not None or imagery is not None or book is not None:
+            raise UserInputError("give either --county or --fields/--imagery/--book, not both (a county folder's Book "
+                                 "is its records/book.csv)")
         if rejects is not None:
             raise UserInputError("--rejects is for --fields runs; a county folder's fields file is its "
                                  "records/fields.gpkg (check it with `agcredit fields validate`)")
@@ -67,13 +74,14 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     from pipelines.featurize import past_series
     from pipelines.monitor import ALERT_FIELDS_NEED, fields_region
 
-    refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery)
+    refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery, book=book)
     read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED if imagery is not None else (),  # with imagery: alerts
                                  write=False)
     f = read.fields
     s = season or max(f["season"].astype(str))
     if outputs is not None:
         check_outputs(outputs(s, f))
+    bk = _read_book(book, day)  # a bad Book: one line, before the rejects file, the registry or the store
     if rejects is not None:  # the rows set aside, written once the outputs are known writable
         write_rejects(read.set_aside, rejects)
     for w in read.notes():  # fields rejected when reading were left off the page unsaid
@@ -94,9 +102,25 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     params = _champion_alert_params(region, model) if region is not None else None
     data = build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
                              crop_model=model, synthetic=kind == "synthetic", unlabelled=kind == "unlabelled",
-                             params=params)
+                             params=params, book=bk)
     data.set_aside = list(read.set_aside)
     return dataclasses.replace(data, models_note=_models_note(used, params, region) if series is not None else "")
+
+
+def _read_book(book: Path | None, day: date | None) -> Any:
+    """The ``--book`` file read as ``underwrite`` reads a Book (:func:`underwriting.applications.read_book`; None
+    without one); with ``--as-of``, a dated Book taken as of that day at once (:func:`underwriting.book.book_as_of`,
+    as the report takes it: a line open then without a balance dated by then is refused here, not after the store is
+    read)."""
+    if book is None:
+        return None
+    from underwriting.applications import read_book
+    from underwriting.book import book_as_of
+
+    bk = read_book(book)
+    if day is not None:
+        book_as_of(bk, day)
+    return bk
 
 
 def _models_note(used: str, params: Any, region: str | None) -> str:
@@ -232,6 +256,7 @@ def portfolio_cmd(
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     rejects: Path | None = typer.Option(None, "--rejects", help=_REJECTS),
+    book: Path | None = typer.Option(None, "--book", help=_BOOK),
     since: str = typer.Option(None, "--since", help="Mark each alert new / open / closed against this date (the "
                                                      "previous report's; default: the previous checkpoint)."),
     csv: Path = typer.Option(None, "--csv", help="Also write the exposure, proposed actions and alerts tables as CSV "
@@ -249,7 +274,7 @@ def portfolio_cmd(
         raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
                              "report")
     data = _data(county, fields, imagery, store, season, as_of, cache, rejects,
-                 outputs=lambda s, _fields: portfolio_outputs(out, s, csv))
+                 outputs=lambda s, _fields: portfolio_outputs(out, s, csv), book=book)
     if since_day is not None:
         import dataclasses
 
@@ -279,6 +304,7 @@ def farmer_cmd(
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     rejects: Path | None = typer.Option(None, "--rejects", help=_REJECTS),
+    book: Path | None = typer.Option(None, "--book", help=_BOOK),
 ) -> None:
     """A farmer's page: fields on a map, NDVI against the expected band, the decision and its computation."""
     from pipelines.report import check_outputs, farmer_page_path, render_farmer
@@ -305,7 +331,7 @@ def farmer_cmd(
         hit = recs.loc[recs["application_id"].astype(str) == token, "farmer_token"].astype(str)
         return [(farmer_page_path(out, hit.iloc[0]), "report")] if len(hit) and (mine == hit.iloc[0]).any() else []
 
-    data = _data(county, fields, imagery, store, season, as_of, cache, rejects, outputs=page)
+    data = _data(county, fields, imagery, store, season, as_of, cache, rejects, outputs=page, book=book)
     if data.obs.empty:
         err("warning: no imagery given: the NDVI curves are empty")
     path = render_farmer(data, _farmer_token_of(data, token), out)
