@@ -57,6 +57,9 @@ class ReportData:
     mismatch_evaluated: bool = True
     #: set by :func:`alert_states`: the stored open alerts no longer raised on fields (or of types) not evaluated now
     unassessed: int = 0
+    #: line id -> its maturity in the Book as of the page's date, every line's (active or not, any season:
+    #: :func:`underwriting.standing.book_maturities`), as ``decisions export --book`` reads it; None: ``book``'s
+    maturities: dict[str, str] | None = None
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -142,16 +145,17 @@ MATURED = "MATURED"
 
 
 def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str,
-                     book: pd.DataFrame | None = None) -> pd.DataFrame:
+                     book: pd.DataFrame | None = None, maturities: dict[str, str] | None = None) -> pd.DataFrame:
     """:func:`standing_decisions` without the Book limits of lines that matured before ``day`` (the page's date): a
     line standing on its Book limit (:data:`ON_BOOK`) whose maturity date is earlier no longer has that limit to stand
     on — it was counted in the exposure at its full Book limit months after the Book summary had stopped counting it
     active. The maturity is the ``book``'s (its latest date for the line: a line renewed under its id matures
-    later), else its record's Book line block's ``line_maturity_date``. Such a row shows the REFER or DECLINE it stood
+    later; ``maturities`` in its place when given, :attr:`ReportData.maturities`), else its record's Book line
+    block's ``line_maturity_date``. Such a row shows the REFER or DECLINE it stood
     past (``skipped_outcome``) at 0 — a line never decided in the store :data:`MATURED` —, ``line_matured`` its maturity
     date (None elsewhere; the page lists them apart, :func:`manager_figures`)."""
     std = std.assign(line_matured=pd.Series([None] * len(std), index=std.index, dtype=object))
-    dues = book_maturities(book)
+    dues = maturities if maturities is not None else book_maturities(book)
     for k, idx in enumerate(std.index):
         due = line_matured(bodies[k], day, dues)
         if pd.isna(std.at[idx, "book_standing"]) or due is None:
@@ -173,13 +177,21 @@ def page_day(data: ReportData) -> str:
 
 def standing_on_page(data: ReportData) -> pd.DataFrame:
     """What stands on the page's date (:func:`page_day`): :func:`standing_decisions` of the data's records without the
-    Book limits of lines matured before it (:func:`matured_off_book`, the Book's maturities of ``data.book``) — the
+    Book limits of lines matured before it (:func:`matured_off_book`, the Book's maturities: :func:`page_maturities`) — the
     one view the Decisions table, the exposure, the map and the farmer page show (the map called a matured line
     "Book line stands" beside the table's "no longer stands")."""
     std = standing_decisions(data.decisions)
     if std.empty:
         return std.assign(line_matured=pd.Series(dtype=object))
-    return matured_off_book(std, _bodies(std), page_day(data), data.book)
+    return matured_off_book(std, _bodies(std), page_day(data), maturities=page_maturities(data))
+
+
+def page_maturities(data: ReportData) -> dict[str, str]:
+    """The Book's maturities the page judges its lines by: :attr:`ReportData.maturities` (every line of the Book as
+    of the page's date, as ``decisions export --book`` reads them), else those of ``data.book`` (its active lines: a
+    line the Book says matured is not among them, and its record's maturity was read — it stood where the export
+    had it matured)."""
+    return data.maturities if data.maturities is not None else book_maturities(data.book)
 
 
 def _bodies(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines._report_alerts import _high_alert_tokens
-from pipelines._report_data import ON_BOOK, ReportData, page_day
+from pipelines._report_data import ON_BOOK, ReportData, page_day, page_maturities
 from pipelines._report_html import _money
-from underwriting.standing import book_maturities, line_block, line_matured
+from underwriting.standing import line_block, line_matured
 
 #: outcomes that grant their limit (a REFER's limit is indicative: nothing is granted until an analyst decides)
 GRANTING = ("APPROVE", "REDUCE")
@@ -197,11 +197,11 @@ def _sums(lines: pd.DataFrame, col: str) -> str:
 
 def matured_lines(std: pd.DataFrame, bodies: list[dict[str, Any]], data: ReportData) -> np.ndarray:
     """Whether each latest record's Book line (``bodies``, in ``std``'s row order) matured before the page's date:
-    :func:`underwriting.standing.line_matured` — the Book's latest maturity of the line (``data.book``), else its
+    :func:`underwriting.standing.line_matured` — the Book's latest maturity of the line (:func:`page_maturities`), else its
     record's line block —, the rule :func:`pipelines.report.matured_off_book` takes the line's limit off by (its
     ``line_matured``). Nothing stands on such a line to act on: :func:`manager_figures` and the proposed actions
     (the page's table, ``actions-<season>.csv``) leave it out."""
-    dues, day = book_maturities(data.book), page_day(data)
+    dues, day = page_maturities(data), page_day(data)
     mine = np.array([line_matured(b, day, dues) is not None for b in bodies], dtype=bool)
     return mine | (std["line_matured"].notna().to_numpy() if "line_matured" in std.columns else False)
 

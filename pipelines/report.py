@@ -44,6 +44,7 @@ from pipelines._report_data import (
     latest_decisions,
     matured_off_book,
     page_day,
+    page_maturities,
     standing_decisions,
     standing_on_page,
 )
@@ -104,7 +105,7 @@ __all__ += ["_CSS", "ON_BOOK", "_Html", "_tag", "_table", "_money", "_field_stat
             "_actions_block", "proposed_actions_rows", "proposed_actions_table", "not_reestimated_lines",
             "changed_at_latest_checkpoint", "main_crops", "book_without_decision", "_sums", "_high_alert_tokens",
             "_high_alerts_by_farmer", "manager_figures", "MATURED", "matured_off_book", "_refer_note", "page_day",
-            "standing_on_page", "_bodies", "matured_lines", "matured_out_text", "_figures_html", "CSV_TABLES", "csv_table_path", "portfolio_outputs",
+            "standing_on_page", "_bodies", "matured_lines", "matured_out_text", "page_maturities", "_figures_html", "CSV_TABLES", "csv_table_path", "portfolio_outputs",
             "farmer_page_path", "check_outputs", "_write_all", "_flatten", "_no_farmer_message"]
 
 
@@ -170,6 +171,9 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
 
     book = book_as_of(book, day)  # a dated Book: each line's latest balance on or before the page's date
     lines = active_lines(book, day, season) if book is not None and len(book) else pd.DataFrame()
+    # every line's maturity then, active or not (a line the Book says matured is no active line: its record's later
+    # maturity was read, and it stood where `decisions export --book` had it matured)
+    dues = book_maturities(book) if book is not None else None
     f = fields[fields["season"].astype(str) == season]
     if f.empty:
         raise UserInputError(f"report: no field of season {season} in the fields given")
@@ -214,7 +218,8 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                       alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
                       season_start=start, checkpoints=checkpoints, synthetic=synthetic, unlabelled=unlabelled,
                       title=title, as_of=as_of,
-                      book=lines, evaluated=evaluated, mismatch_evaluated=alerts_given or crop_model is not None)
+                      book=lines, evaluated=evaluated, mismatch_evaluated=alerts_given or crop_model is not None,
+                      maturities=dues)
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,

@@ -18,6 +18,7 @@ from underwriting.records import DecisionItem
 from underwriting.store import DecisionStore
 
 DAY = "2009-10-01"
+OTHER = "F" + "0" * 19 + "1"  #: a farmer of the Book with no field in the fields file and no record
 PARAMS = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
 
 
@@ -38,8 +39,9 @@ def booked(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     """The tiny county (a copy) with a dated Book of four lines in records/book.csv and a store deciding three:
     L-0 (APPROVE 50,000; two balances, 2009-06-01 and after the page's date), L-1 (REFER: stands on its Book limit
     40,000 — its record says it matured 2009-09-01, the Book renews it under its id to 2010-03-01), L-2 (REFER,
-    matured 2009-09-20 in the Book and its record: no limit stands, its FREEZE_UNDRAWN not proposed) and L-3 (no
-    decision). On 2009-10-01 the exposure is 50,000 + 40,000."""
+    matured 2009-09-20 in the Book and its record: no limit stands, its FREEZE_UNDRAWN not proposed), L-3 (no
+    decision, another farmer's) and L-4 (REFER: its record says it matures 2010-03-01, the Book that it matured 2009-09-25 — the Book's
+    maturity is the line's, as the export reads it). On 2009-10-01 the exposure is 50,000 + 40,000."""
     os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # as the other module fixtures (conftest's key)
     tmp = tmp_path_factory.mktemp("report-book")
     county = tmp / "in-smallholder"
@@ -50,7 +52,8 @@ def booked(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> di
             ("L-0", "A0", t[0], "60000.00", "30000.00", "2010-03-01", "2009-10-20"),
             ("L-1", "A1", t[1], "40000.00", "10000.00", "2010-03-01", "2009-06-01"),
             ("L-2", "A2", t[2], "30000.00", "10000.00", "2009-09-20", "2009-06-01"),
-            ("L-3", "P3", t[3], "20000.00", "5000.00", "2010-03-01", "2009-06-01")]
+            ("L-3", "P3", OTHER, "20000.00", "5000.00", "2010-03-01", "2009-06-01"),
+            ("L-4", "A4", t[3], "25000.00", "5000.00", "2009-09-25", "2009-06-01")]
     book = pd.DataFrame(rows, columns=["line_id", "application_id", "farmer_token", "limit", "outstanding",
                                        "maturity_date", "balance_as_of"])
     book = book.assign(currency="INR", drawn=book["outstanding"], start_date="2009-06-01", crop="rice",
@@ -60,7 +63,8 @@ def booked(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     with DecisionStore(url) as st:
         st.append([_item("A0", t[0], "APPROVE", 5_000_000, "L-0", 6_000_000, "2010-03-01", []),
                    _item("A1", t[1], "REFER", 0, "L-1", 4_000_000, "2009-09-01", []),
-                   _item("A2", t[2], "REFER", 0, "L-2", 3_000_000, "2009-09-20", ["FREEZE_UNDRAWN"])],
+                   _item("A2", t[2], "REFER", 0, "L-2", 3_000_000, "2009-09-20", ["FREEZE_UNDRAWN"]),
+                   _item("A4", t[3], "REFER", 0, "L-4", 2_500_000, "2010-03-01", ["REVIEW"])],
                   operator="underwriter")
     cache = tmp_path_factory.getbasetemp() / "tiny-county-series-cache"  # shared with the other tiny-county tests
     return {"county": county, "url": url, "tokens": t, "tmp": tmp, "cache": cache}
@@ -98,17 +102,18 @@ def test_the_files_form_with_the_book_reads_it_as_the_county_form_and_the_export
     assert _book_summary(files_html) == _book_summary(county_html)
     assert "Book: 3 line(s) active on 2009-10-01, INR 120,000.00 of limits, INR 25,000.00 outstanding" in files_html
     assert ">L-3<" in files_html.split("<h2>Book lines without a decision")[1].split("<h2>")[0]
-    for html in (county_html, files_html):  # the matured L-2 proposes nothing
-        assert "L-2" not in html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+    for html in (county_html, files_html):  # the matured L-2 and L-4 propose nothing
+        section = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+        assert "L-2" not in section and "L-4" not in section
     assert pd.read_csv(tmp / "fc" / "actions-2009.csv").empty
     r = _run("decisions", "export", "--store", url, "--as-of", DAY, "--book", book, "--out", str(tmp / "ex.csv"))
     assert r.exit_code == 0, r.stdout + r.stderr
     ex = pd.read_csv(tmp / "ex.csv")
     assert int(ex.loc[ex["standing"], "standing_limit"].sum()) == 9_000_000
-    # without the Book, L-1 is judged by its record's maturity (said in the README: the two can differ)
+    # without the Book, L-1 and L-4 are judged by their records' maturities (L-1 matured, L-4 stands: 50,000 + 25,000)
     r = _run("report", "portfolio", "--fields", fields, *common, "--csv", str(tmp / "nc"), "--out", str(tmp / "no"))
     assert r.exit_code == 0, r.stdout + r.stderr
-    assert pd.read_csv(tmp / "nc" / "exposure-2009.csv").iloc[-1]["limit"] == 5_000_000
+    assert pd.read_csv(tmp / "nc" / "exposure-2009.csv").iloc[-1]["limit"] == 7_500_000
     # the farmer page reads it too: L-1 stands on its Book limit
     t1 = booked["tokens"][1]
     r = _run("report", "farmer", t1, "--fields", fields, "--book", book, *common, "--out", str(tmp / "ff"))
