@@ -293,7 +293,7 @@ def test_a_book_line_id_naming_an_applicant_is_refused_before_any_record(county:
     row = apps.index[apps["national_id"] == book.loc[0, "national_id"]]
     name = str(apps.loc[row[0] if len(row) else 0, "farmer_name"])
     nid = str(apps.loc[row[0] if len(row) else 0, "national_id"])
-    book.loc[0, "line_id"] = {"surname": name.split()[-1], "full name": "L-" + name.replace(" ", "-"),
+    book.loc[0, "line_id"] = {"surname": name.rsplit(maxsplit=1)[-1], "full name": "L-" + name.replace(" ", "-"),
                               "id number": "L-" + nid.replace(" ", "")}[as_id]
     path = tmp_path / "book_named.csv"
     book.to_csv(path, index=False)
