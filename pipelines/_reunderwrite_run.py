@@ -25,7 +25,7 @@ from pipelines.underwrite import (
 from underwriting.decisions import with_failures_observed
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem
-from underwriting.standing import kept_lines_stand
+from underwriting.standing import kept_lines_stand, line_block, skips_to_book
 from underwriting.store import AppendResult, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -333,9 +333,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             row["record_id"] = record_id_for(it.idempotency_key)
         new_ids = set(res.record_ids)
         # a kept line (re-estimated nothing; policy kept_lines_stand) replaces no override: it stands on it
+        # nor does a REFER or DECLINE that granted nothing on a Book line (refer_keeps_book_limit): the line stands on
+        # the override behind it (underwriting.standing.stands_behind), as explain, the export and the report say
         replaced = [it.application_id for it in out_items if prev_kind.get(str(it.supersedes)) == "override"
                     and record_id_for(it.idempotency_key) in new_ids
-                    and not (kept_lines_stand(it.body) and (it.body.get("reunderwrite") or {}).get("not_reestimated"))]
+                    and not (kept_lines_stand(it.body) and (it.body.get("reunderwrite") or {}).get("not_reestimated"))
+                    and not skips_to_book(it.body, line_block(it.body).get("line_id"), it.outcome, "reunderwrite")]
         if replaced:
             warnings.append(f"{len(replaced)} analyst override(s) replaced by this re-underwriting (the new limit "
                             f"follows the policy, not the override): {', '.join(replaced[:5])}"
