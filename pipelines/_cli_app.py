@@ -421,12 +421,34 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
         return
+    quiet_signals()
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    if not _SIGTERM_PID or os.getpid() == _SIGTERM_PID[0]:  # the command's own process, not a forked worker
+        quiet_signals()
+    raise KeyboardInterrupt
+
+
+def quiet_signals() -> None:
+    """Ignore SIGTERM and SIGINT from now on (the main thread only): the first one stops the run and its clean-up
+    runs to the end — a second, as `timeout` sends to the process and its group, or a double Ctrl-C, raised again
+    inside the clean-up (an ``Exception ignored in … __del__`` traceback, a temporary file not removed); and once the
+    command has returned, a signal arriving while the interpreter shuts down killed a finished run (exit 143, no
+    line) after its output was complete."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only where handle_sigterm installed its handlers (the command)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def handle_sigterm() -> None:
     """Turn SIGTERM into :class:`Terminated` in this process (the ``agcredit`` command; main thread only, and only
-    where SIGTERM still has its default action)."""
+    where SIGTERM still has its default action), and Ctrl-C into the one KeyboardInterrupt (where SIGINT has
+    Python's default handler): either one, the second and later ones ignored (:func:`quiet_signals`)."""
     import signal
     import threading
 
@@ -434,6 +456,8 @@ def handle_sigterm() -> None:
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         _SIGTERM_PID[:] = [os.getpid()]
         signal.signal(signal.SIGTERM, _on_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_sigint)
 
 
 def setup_logging() -> None:

@@ -13,7 +13,7 @@ import sys
 
 import pipelines
 from features.errors import UserInputError
-from pipelines._cli_app import app, err, handle_sigterm, mount_groups, run_logged, setup_logging
+from pipelines._cli_app import app, err, handle_sigterm, mount_groups, quiet_signals, run_logged, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -36,7 +36,10 @@ def main() -> None:
         err(f"error: {e}")
         sys.exit(2)
     handle_sigterm()
-    run_logged(app, sys.argv[1:])
+    try:
+        run_logged(app, sys.argv[1:])
+    finally:  # the command returned: a signal now would kill a finished run (exit 143 or 130, its output complete)
+        quiet_signals()
 
 
 if __name__ == "__main__":

@@ -150,3 +150,56 @@ def test_an_interrupted_value_says_its_finished_blocks_are_kept(tmp_path: Path, 
     assert r.exit_code == 130, r.stderr
     assert r.stderr.strip() == (f"interrupted: any block finished is kept under {out} (a re-run reuses it); "
                                 "re-run to complete")
+
+
+#: a command whose clean-up meets a second signal (as `timeout -s INT` sends one to the process and one to its group,
+#: or a double Ctrl-C), and one that finishes, after which a signal arrives while the interpreter shuts down
+TWICE = textwrap.dedent("""
+    import atexit, os, signal, sys, time
+    import pipelines._cli_app as cli_app
+    import pipelines.cli as cli
+
+    where, first = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
+
+    @cli_app.app.command("twice")
+    @cli_app.user_errors
+    def twice() -> None:
+        try:
+            os.kill(os.getpid(), first)
+            time.sleep(30)
+        finally:  # the clean-up: a second signal of each kind meets it, then it writes its mark
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.3)
+            open(os.path.join(where, "cleaned"), "w").close()
+
+    @cli_app.app.command("done")
+    def done() -> None:
+        atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(0.3)))
+        print("finished", flush=True)
+
+    sys.argv[0] = "agcredit"
+    cli.main()
+""")
+
+
+@pytest.mark.parametrize(("first", "code", "line"), [
+    ("SIGTERM", 143, "terminated (SIGTERM): nothing partial was kept; re-run to complete"),
+    ("SIGINT", 130, "interrupted: nothing partial was kept; re-run to complete")])
+def test_a_second_signal_during_the_clean_up_is_ignored(tmp_path: Path, first: str, code: int, line: str) -> None:
+    """A walkthrough's `timeout -s INT` (two SIGINTs) printed an "Exception ignored in … Booster.__del__ …
+    KeyboardInterrupt" traceback above the line: the second signal was raised inside the first one's clean-up."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", TWICE, str(tmp_path), first, "twice"], check=False,
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == code and out.stderr.strip() == line, (out.returncode, out.stderr)
+    assert (tmp_path / "cleaned").is_file()  # the clean-up ran to its end
+
+
+def test_a_signal_after_the_command_returned_leaves_its_exit_code(tmp_path: Path) -> None:
+    """SIGTERM arriving as a finished run's interpreter shut down gave exit 143 and no line after a complete output
+    (`decisions export`, `evaluate report`: a scheduler saw a terminated run)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", TWICE, str(tmp_path), "SIGTERM", "done"], check=False,
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout == "finished\n" and out.stderr == "", (out.returncode, out.stderr)
