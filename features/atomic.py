@@ -233,10 +233,12 @@ def write_bytes_atomic(data: bytes, out: str | Path) -> Path:
 
 
 @contextmanager
-def undone_on_user_error(path: str | Path | None) -> Iterator[None]:
+def undone_on_user_error(path: str | Path | None, *, interrupted: bool = False) -> Iterator[None]:
     """Put ``path`` back as it was (absent, or its earlier bytes) when the block raises a user error: a file a run
     writes before its later checks (``underwrite --rejects``'s, written before any decision is stored) is not left
-    behind by a run those checks refuse, which stores nothing. Other errors leave it (a crash after the store)."""
+    behind by a run those checks refuse, which stores nothing. Other errors leave it (a crash after the store).
+    ``interrupted``: SIGTERM and Ctrl-C too (a run that stores nothing — ``monitor``, ``report`` — whose file
+    describes an output never made)."""
     from features.errors import UserInputError
 
     if path is None:
@@ -244,9 +246,10 @@ def undone_on_user_error(path: str | Path | None) -> Iterator[None]:
         return
     p = Path(path)
     before = p.read_bytes() if p.is_file() else None
+    undo: tuple[type[BaseException], ...] = (UserInputError, KeyboardInterrupt) if interrupted else (UserInputError,)
     try:
         yield
-    except UserInputError:
+    except undo:
         if before is None:
             p.unlink(missing_ok=True)
         else:

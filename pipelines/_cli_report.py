@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from features.atomic import undone_on_user_error
 from features.errors import UserInputError
 from pipelines._cli_app import (
     REJECTS_HELP,
@@ -273,17 +274,18 @@ def portfolio_cmd(
     if since_day is not None and as_of_day is not None and since_day >= as_of_day:
         raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
                              "report")
-    data = _data(county, fields, imagery, store, season, as_of, cache, rejects,
-                 outputs=lambda s, _fields: portfolio_outputs(out, s, csv), book=book)
-    if since_day is not None:
-        import dataclasses
+    with undone_on_user_error(rejects, interrupted=True):  # the rejects file goes with the page it names rows of
+        data = _data(county, fields, imagery, store, season, as_of, cache, rejects,
+                     outputs=lambda s, _fields: portfolio_outputs(out, s, csv), book=book)
+        if since_day is not None:
+            import dataclasses
 
-        last = max(data.decisions["as_of"].astype(str))
-        if data.as_of is None and since_day.isoformat() >= last:
-            raise UserInputError(f"--since {since_day} is not before the report's date ({last}, its latest record): "
-                                 "give the date of an earlier report")
-        data = dataclasses.replace(data, since=since_day)
-    path = render_portfolio(data, out, csv_dir=csv)
+            last = max(data.decisions["as_of"].astype(str))
+            if data.as_of is None and since_day.isoformat() >= last:
+                raise UserInputError(f"--since {since_day} is not before the report's date ({last}, its latest "
+                                     "record): give the date of an earlier report")
+            data = dataclasses.replace(data, since=since_day)
+        path = render_portfolio(data, out, csv_dir=csv)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
          + (f"; tables as CSV in {csv}" if csv is not None else ""))
     _said_no_crop_model(data)
@@ -331,10 +333,11 @@ def farmer_cmd(
         hit = recs.loc[recs["application_id"].astype(str) == token, "farmer_token"].astype(str)
         return [(farmer_page_path(out, hit.iloc[0]), "report")] if len(hit) and (mine == hit.iloc[0]).any() else []
 
-    data = _data(county, fields, imagery, store, season, as_of, cache, rejects, outputs=page, book=book)
-    if data.obs.empty:
-        err("warning: no imagery given: the NDVI curves are empty")
-    path = render_farmer(data, _farmer_token_of(data, token), out)
+    with undone_on_user_error(rejects, interrupted=True):  # the rejects file goes with the page it names rows of
+        data = _data(county, fields, imagery, store, season, as_of, cache, rejects, outputs=page, book=book)
+        if data.obs.empty:
+            err("warning: no imagery given: the NDVI curves are empty")
+        path = render_farmer(data, _farmer_token_of(data, token), out)
     echo(f"wrote {path}")
     _said_no_crop_model(data)
     _said_rejects(data, rejects)

@@ -340,6 +340,17 @@ def monitor_cmd(
     rejects: Path | None = typer.Option(None, "--rejects", help="With --fields: " + REJECTS_HELP),
 ) -> None:
     """List the early-warning alerts of a season as of a date, with evidence and the affected lines."""
+    from features.atomic import undone_on_user_error
+
+    with undone_on_user_error(rejects, interrupted=True):  # a refused or stopped run leaves no rejects file behind
+        _monitor(season, as_of, county, fields, imagery, book, store, crop_model, cache, as_json, rejects)
+
+
+def _monitor(season: str | None, as_of: str, county: Path | None, fields: Path | None, imagery: str | None,
+             book: Path | None, store: str | None, crop_model: str, cache: Path | None, as_json: bool,
+             rejects: Path | None) -> None:
+    """:func:`monitor_cmd`'s run (its rejects file written when the fields are read, undone by the caller on a user
+    error or an interrupt)."""
     from pipelines.monitor import alerts_as_of
     from pipelines.reunderwrite import check_day, season_of
 
@@ -372,8 +383,8 @@ def monitor_cmd(
             from pipelines.fieldcheck import refuse_rejected
 
             refuse_rejected(read, s, hint="set them aside with --rejects FILE")
-        for w in read.notes():  # repaired geometries, absent optional columns
-            err(f"warning: {w}")
+            for w in read.notes():  # repaired geometries, absent optional columns (--rejects lists its rows itself)
+                err(f"warning: {w}")
         check_day(f, s, day)
         bk = _with_decided(read_book(book) if book is not None else None, store, s, day)
         model = _crop_model(crop_model, day)

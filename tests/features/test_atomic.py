@@ -128,3 +128,25 @@ def test_private_tempdirs_in_a_shared_root_are_swept_as_in_tmpdir(tmp_path: Path
         kept = sorted(p.name for p in tmp_path.iterdir() if p.name != Path(d).name)
     assert kept == sorted(names[k] for k in ("live", "other_host", "young"))
     assert sorted(p.name for p in tmp_path.iterdir()) == kept  # its own folder removed at the end
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_undone_on_user_error_puts_a_file_back_and_on_an_interrupt_when_asked(tmp_path: Path,
+                                                                             interrupted: bool) -> None:
+    """A run that stores nothing (`monitor`, `report`) puts its rejects file back on SIGTERM or Ctrl-C too; a run
+    that may have stored its records (`underwrite`) keeps it then."""
+    from features.atomic import undone_on_user_error
+
+    p = tmp_path / "rejects.csv"
+    for before in (None, b"earlier\n"):
+        if before is not None:
+            p.write_bytes(before)
+        with pytest.raises(UserInputError), undone_on_user_error(p, interrupted=interrupted):
+            p.write_bytes(b"new\n")
+            raise UserInputError("refused")
+        assert (p.read_bytes() if p.exists() else None) == before
+        with pytest.raises(KeyboardInterrupt), undone_on_user_error(p, interrupted=interrupted):
+            p.write_bytes(b"new\n")
+            raise KeyboardInterrupt
+        assert (p.read_bytes() if p.exists() else None) == (before if interrupted else b"new\n")
+        p.unlink(missing_ok=True)

@@ -396,3 +396,28 @@ def test_cli_farmer_never_names_a_token_matching_no_farmer_in_an_out_error(
                                  world["url"], "--out", str(tmp_path / "out")])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
     assert "Kakaka" not in r.output and "is a file, expected a folder" in r.stderr
+
+
+@pytest.mark.parametrize("cmd", [["report", "portfolio"], ["report", "farmer", "A2009-00001"], ["monitor"]])
+def test_a_run_refused_after_writing_its_rejects_puts_the_file_back(world: dict[str, Any], tmp_path: Path,
+                                                                  cmd: list[str]) -> None:
+    """A refused run (here: a store that is not there, found after the fields were read) left its rejects file — of
+    rows a page or an alert list never made used — and wrote over an earlier one (a walkthrough; `underwrite` and
+    `reunderwrite` put theirs back already)."""
+    import geopandas as gpd
+
+    gdf = gpd.read_file(world["county"].path / "records" / "fields.gpkg")
+    gdf.loc[gdf.index[gdf["season"].astype(str) == "2009"][0], "declared_crop"] = "maise"
+    bad = tmp_path / "fields.gpkg"
+    gdf.to_file(bad)
+    args = [*cmd, "--fields", str(bad), "--store", f"sqlite:///{tmp_path / 'none.db'}"] + (
+        ["--as-of", "2009-10-25", "--crop-model", "none", "--imagery", str(world["county"].path / "scenes")]
+        if cmd == ["monitor"] else ["--out", str(tmp_path / "o")])
+    rej = tmp_path / "rejects.csv"
+    for before in (None, b"an earlier run's rejects\n"):
+        if before is not None:
+            rej.write_bytes(before)
+        r = CliRunner().invoke(app, [*args, "--rejects", str(rej)])
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert r.exit_code == 2 and len(errors) == 1 and "none.db" in errors[0] and "Traceback" not in r.output, r.output
+        assert (rej.read_bytes() if rej.exists() else None) == before
