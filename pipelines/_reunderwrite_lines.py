@@ -217,7 +217,8 @@ class AlreadyDecidedLater(UserInputError):
 
 
 def forward_only(todo: pd.DataFrame, records: pd.DataFrame, as_of: date, warnings: list[str], *,
-                 same_day_done: bool = False) -> tuple[pd.DataFrame, set[str]]:
+                 same_day_done: bool = False, plain_records: set[str] | frozenset[str] = frozenset()
+                 ) -> tuple[pd.DataFrame, set[str]]:
     """Drop the lines whose application already has a record as of a date after ``as_of`` (with ``same_day_done``:
     on or after it — a scheduled checkpoint whose lines another run already decided that day): a record superseding
     the one in force on ``as_of`` would fork the application's chain (two records replacing the same one, the
@@ -227,8 +228,9 @@ def forward_only(todo: pd.DataFrame, records: pd.DataFrame, as_of: date, warning
     ``same_day_done`` that holds for the lines whose latest records are of ``as_of`` and include a re-underwriting
     one (a ``--due`` run killed between storing a checkpoint's records and logging it: its re-run finds them, adds
     nothing and logs the checkpoint as run, as the uninterrupted run did — it logged it ``covered`` before); a line
-    decided that day otherwise (its first decision) is dropped as before. Raises :class:`AlreadyDecidedLater` when
-    every line is dropped."""
+    decided that day otherwise (its first decision, or a plain ``--as-of`` run's record: ``plain_records``, the
+    record ids :func:`pipelines.schedule.plain_run_records` logged — the checkpoint is covered) is dropped as before.
+    Raises :class:`AlreadyDecidedLater` when every line is dropped."""
     if todo.empty or records.empty:
         return todo, set()
     day = as_of.isoformat()
@@ -241,30 +243,38 @@ def forward_only(todo: pd.DataFrame, records: pd.DataFrame, as_of: date, warning
     rerun = set(records.loc[(records["as_of"] == day) & (records["kind"] == "reunderwrite"), "application_id"])
     if same_day_done:  # only a re-underwriting of that very date with nothing later: a --due run killed after storing
         rerun &= set(last[last == day].index)  # its records and before logging them (re-checked; adds nothing)
+        if plain_records:  # not a plain run's records of the date (a walkthrough: logged `ran`, "13 already present")
+            rerun -= set(records.loc[(records["as_of"] == day) & records["record_id"].astype(str).isin(plain_records),
+                                     "application_id"])
     drop = hit & ~apps.isin(rerun)
     newest = str(later[later.index.isin(set(apps[hit]))].max())
     if drop.all():
         raise AlreadyDecidedLater(f"nothing to re-underwrite as of {day}: the {int(drop.sum())} active line(s) "
-                                  f"{later_note(newest)}; give an as-of on or after {newest}", newest)
+                                  f"{later_note(newest, day)}; give an as-of on or after {newest}", newest)
     if drop.any():
-        warnings.append(skipped_note(todo.loc[drop, "line_id"].astype(str).tolist(), newest))
+        warnings.append(skipped_note(todo.loc[drop, "line_id"].astype(str).tolist(), newest, day))
     return todo[~drop].reset_index(drop=True), set(apps[hit & ~drop])
 
 
-def later_note(newest: str) -> str:
-    return (f"already have records as of a later date (up to {newest}); re-underwriting goes forward only "
-            "(a record dated before an application's current one would fork its chain)")
+def later_note(newest: str, day: str | None = None) -> str:
+    """``day``: the run's date, said when the newest records are of that very date (a ``--due`` checkpoint whose
+    lines another run decided that day), not "a later date"."""
+    when = (f"records of that date ({day}) from another run" if newest == day
+            else f"records as of a later date (up to {newest})")
+    return (f"already have {when}; re-underwriting goes forward only (a record dated before an application's current "
+            "one would fork its chain)")
 
 
-def skipped_note(line_ids: list[str], newest: str) -> str:
+def skipped_note(line_ids: list[str], newest: str, day: str | None = None) -> str:
     return (f"{len(line_ids)} line(s) skipped ({', '.join(line_ids[:5])}{', ...' if len(line_ids) > 5 else ''}): "
-            f"their applications {later_note(newest)}")
+            f"their applications {later_note(newest, day)}")
 
 
 def checkpoint_lines(book: pd.DataFrame, applications: pd.DataFrame, as_of: date, season: str,
                      records: pd.DataFrame, *, include_decided: bool = True, crops: Sequence[str] | None = None,
                      set_aside: Sequence[Any] = (), rejects: str | Path | None = None, open_on: date | None = None,
-                     same_day_done: bool = False, warnings: list[str] | None = None
+                     same_day_done: bool = False, warnings: list[str] | None = None,
+                     plain_records: set[str] | frozenset[str] = frozenset()
                      ) -> tuple[pd.DataFrame, set[str], list[tuple[str, str]]]:
     """The lines a re-underwriting of ``season`` as of ``as_of`` re-decides (:func:`reunderwrite`'s selection): the
     :func:`lines_to_review` of ``crops`` (with ``include_decided``, the store's ``records`` of the season give the
@@ -286,7 +296,8 @@ def checkpoint_lines(book: pd.DataFrame, applications: pd.DataFrame, as_of: date
             warnings.append(f"{int(closed.sum())} line(s) active on {as_of} matured before {open_on}: not "
                             "re-decided (a closed line has nothing left to follow)")
             todo = todo[~closed].reset_index(drop=True)
-    todo, recheck = forward_only(todo, records, as_of, warnings, same_day_done=same_day_done)
+    todo, recheck = forward_only(todo, records, as_of, warnings, same_day_done=same_day_done,
+                                 plain_records=plain_records)
     return todo, recheck, held_lines
 
 

@@ -169,10 +169,14 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, writer=True)
     try:
         recs = st.records(season)
+        from pipelines.schedule import plain_run_records
+
         todo, recheck, held_lines = checkpoint_lines(book, applications, as_of, season,
                                                      recs, include_decided=include_decided, crops=crops,
                                                      set_aside=set_aside, rejects=rejects, open_on=open_on,
-                                                     same_day_done=same_day_done, warnings=warnings)
+                                                     same_day_done=same_day_done, warnings=warnings,
+                                                     plain_records=plain_run_records(st, as_of) if same_day_done
+                                                     else frozenset())
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),

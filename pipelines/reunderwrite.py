@@ -275,15 +275,20 @@ def deciding_dates(c: County, url: str, due: Sequence[Due], book: pd.DataFrame, 
     if not is_dated(book) or not due:
         return []
     applications = c.applications()
+    from pipelines.schedule import plain_run_records
+
     records: dict[str, pd.DataFrame] = {}
+    plain: dict[date, set[str]] = {}
     with DecisionStore(url, create=False) as st:
         for s in sorted({d.season for d in due}):
             records[s] = st.records(s)
+        for day in sorted({d.date for d in due}):
+            plain[day] = plain_run_records(st, day)
     out = []
     for d in due:
         try:
             todo, _, _ = checkpoint_lines(book, applications, d.date, d.season, records[d.season], crops=[d.crop],
-                                          open_on=today, same_day_done=True)
+                                          open_on=today, same_day_done=True, plain_records=plain[d.date])
         except AlreadyDecidedLater:  # covered: the run logs it so, deciding nothing
             continue
         if len(todo):

@@ -27,7 +27,7 @@ from features.contracts import check_season
 from features.errors import ContractError, UserInputError
 from underwriting.policy import is_calendar_day
 
-__all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
+__all__ = ["plain_run_records", "CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
            "upcoming", "nothing_due_text", "model_reach", "plain_run_id", "plain_run_logger"]
 
 CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
@@ -280,6 +280,17 @@ def _plain_tables(meta: sa.MetaData) -> tuple[sa.Table, sa.Table]:
                        sa.Column("run_id", sa.String(32), primary_key=True),
                        sa.Column("record_id", sa.String(32), primary_key=True))
     return runs, records
+
+
+def plain_run_records(store: Any, as_of: date) -> set[str]:
+    """The ids of the records the plain runs (:func:`plain_run_logger`) wrote as of ``as_of`` in ``store`` (a
+    :class:`underwriting.store.DecisionStore`; empty when it has no such log): a ``--due`` checkpoint whose lines
+    such a run decided on its date is covered, not a ``--due`` run of its own killed before logging it."""
+    runs, recs = store.table_rows(PLAIN_RUNS_TABLE), store.table_rows(PLAIN_RECORDS_TABLE)
+    if runs is None or recs is None or runs.empty:
+        return set()
+    ids = set(runs.loc[runs["as_of"].astype(str) == as_of.isoformat(), "run_id"].astype(str))
+    return set(recs.loc[recs["run_id"].astype(str).isin(ids), "record_id"].astype(str))
 
 
 def plain_run_id(record_ids: Sequence[str]) -> str:

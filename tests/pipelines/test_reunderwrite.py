@@ -2004,3 +2004,29 @@ def test_as_of_checks_the_book_only_when_it_re_decides_lines(world: dict[str, An
     assert r.exit_code == 2 and "Traceback" not in r.output and "AssertionError" not in r.output, r.output
     assert r.stderr.startswith(f"error: nothing to re-underwrite as of {mid}: ") and "goes forward only" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_due_after_a_plain_run_of_a_checkpoints_date_logs_it_covered(world: dict[str, Any]) -> None:
+    """A plain `reunderwrite --as-of D` (every line) on a checkpoint's date D, then `--due`: the checkpoint was run
+    again over the plain run's records (taken for a `--due` run killed before logging them: "N already present") and
+    logged `ran`, where README says a checkpoint whose lines were decided on or after its date is logged `covered`
+    and not run; its skipped lines were said to have records "as of a later date" (the same date; a walkthrough)."""
+    day = date(2009, 9, 2)  # maize mid-season (08-31) due, rice and cotton their emergence checkpoints
+    url = f"sqlite:///{world['tmp'] / 'due-after-plain.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    mid = date(2009, 8, 31)
+    plain = reunderwrite_county(world["county"], world["season"], mid, store=url, models=world["models"])
+    assert plain.written > 0
+    with DecisionStore(url) as st:
+        n = st.count()
+    said: list[str] = []
+    ran = reunderwrite_due(day, county=world["county"], store=url, models=world["models"], progress=said.append)
+    maize = next(r for d, r in ran if d.crop == "maize")
+    assert maize.covered_by is not None and not maize.items, (maize.covered_by, said)
+    log = CheckpointLog(url).rows()
+    assert set(log.loc[(log["crop"] == "maize") & (log["checkpoint"] == "mid_season"), "status"]) == {"covered"}
+    assert not any("later date (up to 2009-08-31)" in m for m in said), said
+    with DecisionStore(url) as st:
+        assert st.count() == n + sum(r.written for _, r in ran) and st.verify().ok
+    _one_chain_per_application(url)
