@@ -134,6 +134,10 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
+    # the fields in one order whatever the file's (the map's and the curves' drawing order: shuffled rows gave other
+    # page bytes; a walkthrough)
+    fields = fields.sort_values([c for c in ("season", "field_id") if c in fields.columns], kind="stable"
+                                ).reset_index(drop=True)
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, read_only=True)
     try:
         records = st.records(season)
