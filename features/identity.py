@@ -294,10 +294,19 @@ def ids_naming_farmers(ids: Iterable[object], identifiers: set[str]) -> list[int
     or phone, or one word of a name) as a whole word, compared on letters and digits (``Wenteda``,
     ``L-Wenzu-Wenteda``, ``L-000002718677``): an id is kept in the permanent records. A line's Book has no names;
     a run checks its ids against the applications' too (:func:`underwriting.applications.applicant_identifiers`)."""
-    if not identifiers:
+    known = {n for n in (_norm(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}
+    if not known:
         return []
     return [i for i, v in enumerate(ids) if v is not None and not (isinstance(v, float) and pd.isna(v))
-            and hide_identifiers(str(v), identifiers) != str(v)]
+            and not known.isdisjoint(_word_runs(str(v)))]
+
+
+def _word_runs(text: str) -> set[str]:
+    """Each run of consecutive words of ``text`` (split where a character is neither a letter nor a digit), joined
+    and normalised as :func:`_norm` does: what :func:`hide_identifiers` finds in it as a whole word, by set lookup
+    (an id is a few words; the table has thousands of ids and identifiers — one search per pair cost minutes)."""
+    words = "".join(ch if ch.isalnum() else " " for ch in unicodedata.normalize("NFKC", text).casefold()).split()
+    return {"".join(words[a:b]) for a in range(len(words)) for b in range(a + 1, len(words) + 1)}
 
 
 def same_person(a: str, b: str) -> bool:
