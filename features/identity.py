@@ -168,12 +168,39 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
             f"{source}: column '{basis}': expected an identifier on every row, found missing values at "
             f"{format_offenders(file_rows(source, [i for i in range(len(df)) if bool(missing.iloc[i])]))}"
         )
+    if basis != "farmer_name" and "farmer_name" in df.columns:
+        _refuse_one_id_two_names(df, basis, source)
     out = out.copy()
     out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
     out.attrs[TOKEN_BASIS_ATTR] = basis  # which identifier the tokens hash (files matched by token must agree)
     if pd.api.types.is_float_dtype(vals.dtype):  # "123456789.0" is hashed as read (tokens of earlier records)
         out.attrs[TOKEN_FLOAT_ATTR] = True
     return out
+
+
+def _refuse_one_id_two_names(df: pd.DataFrame, basis: str, source: str) -> None:
+    """Rows whose ``basis`` identifier (a national ID) is one but whose farmers' names share no word (case and
+    punctuation aside: "S. Voquator" and "Suvo Voquator" are one person) are refused, naming the rows only: the
+    token hashes the ID alone, so a mistyped ID merged two farmers — their fields, pledges and limits — under one
+    token without a word (a walkthrough)."""
+    from features.errors import file_rows, format_offenders
+
+    words: dict[str, list[tuple[int, set[str]]]] = {}
+    for i, (v, n) in enumerate(zip(df[basis], df["farmer_name"], strict=True)):
+        if v is None or (isinstance(v, float) and pd.isna(v)) or n is None or (isinstance(n, float) and pd.isna(n)):
+            continue
+        ws = {_norm(w) for w in str(n).split()} - {""}
+        if ws:
+            words.setdefault(_norm(v), []).append((i, ws))
+    bad: set[int] = set()
+    for rows in words.values():
+        for (i, a), (j, b) in zip(rows, rows[1:], strict=False):
+            if a.isdisjoint(b):
+                bad |= {i, j}
+    if bad:
+        raise UserInputError(f"{source}: column '{basis}': expected one farmer per identifier, found one identifier "
+                             f"under names with no word in common (two farmers merged under one token? the values are "
+                             f"not shown) at {format_offenders(file_rows(source, sorted(bad)))}")
 
 
 #: ``DataFrame.attrs`` key naming the identifier column a table's farmer tokens were derived from

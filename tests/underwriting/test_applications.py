@@ -237,3 +237,25 @@ def test_a_farmers_surname_typed_as_a_currency_or_amount_is_not_quoted(tmp_path:
     with pytest.raises(UserInputError, match=rf"{column} of A2: .*<personal data>") as e:
         read_applications(p)
     assert "patel" not in str(e.value).casefold()
+
+
+def test_one_national_id_under_two_farmers_names_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped national ID merged two farmers under one token — their fields, pledges and limits — without a word
+    (a walkthrough: A2009-00006 given A2009-00005's ID). Refused naming the rows; one person's name written two ways
+    passes."""
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+    df = pd.DataFrame({"application_id": ["A1", "A2", "A3"], "national_id": ["ID-555", "ID-555", "ID-444"],
+                       "farmer_name": ["Meera Patel", "John Smith", "Ana Lima"], "season": ["2024"] * 3,
+                       "currency": ["USD"] * 3, "requested_amount": ["5000"] * 3, "requested_term_days": [200] * 3,
+                       "existing_debt": [0] * 3, "debt_due_this_cycle": [0] * 3, "other_income": [0] * 3,
+                       "living_costs": [0] * 3, "unfinanced_costs": [0] * 3, "prior_liens_on_crop": [0] * 3})
+    p = tmp_path / "a.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(UserInputError, match=r"^a.csv: column 'national_id': expected one farmer per identifier.* at "
+                                             r"line 2, line 3 \(2 in all\)$") as e:
+        read_applications(p)
+    assert not {"ID-555", "Smith", "Patel", "Meera"} & set(str(e.value).replace("(", " ").split())
+    df.loc[1, "farmer_name"] = "M. PATEL"  # the same person, written otherwise
+    df.to_csv(p, index=False)
+    out = read_applications(p)
+    assert out.loc[0, "farmer_token"] == out.loc[1, "farmer_token"]
