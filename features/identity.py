@@ -12,7 +12,7 @@ import hmac
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import pandas as pd
@@ -21,7 +21,7 @@ from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "key_check", "env_key_check", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
-           "names_a_farmer", "name_words", "quoted", "table_identifiers", "ids_naming_farmers", "hide_quoted_words",
+           "names_a_farmer", "name_words", "quoted", "table_identifiers", "ids_naming_farmers", "hide_quoted_words", "row_name_words",
            "ID_COLUMNS"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
@@ -279,8 +279,11 @@ def hide_quoted_words(message: str, words: Iterable[str]) -> str:
     if not ws or not message:
         return message
 
-    def sub(m: re.Match[str]) -> str:
-        return m.group(0) if hide_identifiers(m.group(2), ws) == m.group(2) else m.group(1) + HIDDEN + m.group(1)
+    norm = {_norm(w) for w in ws}
+
+    def sub(m: re.Match[str]) -> str:  # words split at spaces and hyphens only: 'field_id' is no word "field"
+        words = {_norm(w) for w in re.split(r"[\s\-]+", m.group(2))}
+        return m.group(0) if norm.isdisjoint(words) else m.group(1) + HIDDEN + m.group(1)
     return _QUOTED_TEXT.sub(sub, message)
 
 
@@ -305,8 +308,8 @@ def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
     phone typed as the application or line id, which records would keep for good)."""
     if column not in df.columns:
         return []
-    if column in ID_COLUMNS:  # an id holding one as a word, or a word of a farmer's name (ids_naming_farmers)
-        return ids_naming_farmers(df[column], table_identifiers(df, words=True))
+    if column in ID_COLUMNS:  # an id holding one as a word, or a word of its own farmer's name (ids_naming_farmers)
+        return ids_naming_farmers(df[column], table_identifiers(df), row_name_words(df))
     known = {n for c in IDENTIFIER_COLUMNS if c in df.columns for n in (_norm(v) for v in df[c].dropna())
              if len(n) >= _MIN_HIDDEN}
     return [i for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []
@@ -316,16 +319,32 @@ def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
 ID_COLUMNS = ("application_id", "line_id", "field_id", "farmer_token")
 
 
-def ids_naming_farmers(ids: Iterable[object], identifiers: set[str]) -> list[int]:
-    """0-based positions of ``ids`` holding one of ``identifiers`` (:func:`table_identifiers`: a farmer's name, ID
-    or phone, or one word of a name) as a whole word, compared on letters and digits (``Wenteda``,
-    ``L-Wenzu-Wenteda``, ``L-000002718677``): an id is kept in the permanent records. A line's Book has no names;
-    a run checks its ids against the applications' too (:func:`underwriting.applications.applicant_identifiers`)."""
+def ids_naming_farmers(ids: Iterable[object], identifiers: set[str],
+                       own_words: Sequence[frozenset[str]] | None = None) -> list[int]:
+    """0-based positions of ``ids`` holding one of ``identifiers`` (:func:`table_identifiers`: any farmer's name, ID
+    or phone, whole) as a whole word, compared on letters and digits (``L-Wenzu-Wenteda``, ``L-000002718677``), or
+    one word (4+ characters) of the name of the row's own farmer (``own_words[i]``, :func:`row_name_words`:
+    ``Wenteda`` on Wenzu Wenteda's line): an id is kept in the permanent records. A word of another farmer's name is
+    no leak — ``RICE-12``, ``North-Field-3`` are ordinary ids when some farmer is called Rice or North (a review
+    found such files refused). A Book has no names: a run checks its ids against the applications' too
+    (:func:`underwriting.applications.applicant_identifiers`)."""
     known = {n for n in (_norm(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}
-    if not known:
-        return []
-    return [i for i, v in enumerate(ids) if v is not None and not (isinstance(v, float) and pd.isna(v))
-            and not known.isdisjoint(_word_runs(str(v)))]
+    out = []
+    for i, v in enumerate(ids):
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            continue
+        runs = _word_runs(str(v))
+        if not known.isdisjoint(runs) or (own_words is not None and not runs.isdisjoint(own_words[i])):
+            out.append(i)
+    return out
+
+
+def row_name_words(df: pd.DataFrame) -> list[frozenset[str]]:
+    """Each row's farmer's name words (4+ characters, normalised as :func:`_norm`), for :func:`ids_naming_farmers`."""
+    if "farmer_name" not in df.columns:
+        return [frozenset()] * len(df)
+    return [frozenset() if n is None or (isinstance(n, float) and pd.isna(n)) else
+            frozenset(w for w in (_norm(x) for x in str(n).split()) if len(w) >= _MIN_HIDDEN) for n in df["farmer_name"]]
 
 
 def _word_runs(text: str) -> set[str]:

@@ -30,6 +30,7 @@ from features.identity import (
     identifiers_hidden,
     ids_naming_farmers,
     name_words,
+    row_name_words,
     rows_holding_identifiers,
     table_identifiers,
     tokenise,
@@ -196,27 +197,38 @@ def _refuse_personal_ids(raw: pd.DataFrame, source: str, column: str) -> None:
                             offenders=file_rows(source, sorted(rows)))
 
 
-def applicant_identifiers(path: str | Path) -> set[str]:
-    """The applications file's personal identifiers and name words (:func:`features.identity.table_identifiers`),
-    read again as the file is (never kept: a run checks the other files' ids against them and forgets them)."""
-    return table_identifiers(read_table(Path(path), allow_no_rows=True), words=True)
+def applicant_identifiers(path: str | Path) -> tuple[set[str], dict[str, frozenset[str]]]:
+    """The applications file's personal identifiers, whole (:func:`features.identity.table_identifiers`), and each
+    farmer token's name words (:func:`features.identity.row_name_words`), read again as the file is (never kept: a
+    run checks the other files' ids against them and forgets them)."""
+    raw = read_table(Path(path), allow_no_rows=True)
+    words: dict[str, frozenset[str]] = {}
+    if len(raw) and "farmer_name" in raw.columns:
+        toks = tokenise(raw, source=Path(path).name)["farmer_token"].astype(str)
+        for t, w in zip(toks, row_name_words(raw), strict=True):
+            words[t] = words.get(t, frozenset()) | w
+    return table_identifiers(raw), words
 
 
-def refuse_ids_naming_applicants(identifiers: set[str], table: pd.DataFrame | None, *, source: str,
-                                 columns: tuple[str, ...]) -> None:
+def refuse_ids_naming_applicants(identifiers: tuple[set[str], dict[str, frozenset[str]]], table: pd.DataFrame | None,
+                                 *, source: str, columns: tuple[str, ...]) -> None:
     """A Book or fields file has no names (or not the applicants'): an id of ``table`` holding an applicant's name,
-    ID or phone, or one word of a name (``identifiers``: :func:`applicant_identifiers`), would be kept in the
-    permanent records — refused in one line naming the column and the farmer tokens of its rows, never the id."""
-    if table is None or not len(table) or not identifiers:
+    ID or phone, or one word of its own farmer's name (``identifiers``: :func:`applicant_identifiers`; the row's
+    farmer by its token), would be kept in the permanent records — refused in one line naming the column and the
+    farmer tokens of its rows, never the id."""
+    whole, words = identifiers
+    if table is None or not len(table) or not (whole or words):
         return
+    own = ([words.get(str(t), frozenset()) for t in table["farmer_token"]] if "farmer_token" in table.columns
+           else None)
     for col in columns:
         if col not in table.columns:
             continue
-        rows = ids_naming_farmers(table[col], identifiers)
+        rows = ids_naming_farmers(table[col], whole, own)
         if rows:
             who = sorted({str(t) for t in table["farmer_token"].iloc[rows]}) if "farmer_token" in table.columns else []
             raise ContractError(table=source, column=col, expected="a reference (not a farmer's name, ID or phone "
-                                "number, nor a word of an applicant's name: ids are kept in the permanent records)",
+                                "number, nor a word of the farmer's name: ids are kept in the permanent records)",
                                 found=f"personal data in {len(rows)} row(s) (not shown), of farmer token(s)",
                                 offenders=who or [f"{len(rows)} row(s)"])
 

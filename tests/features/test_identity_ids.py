@@ -1,0 +1,32 @@
+"""Ids kept in the permanent records never hold a farmer's name, ID or phone (features.identity.ids_naming_farmers),
+and ordinary ids are not refused because some other farmer's name shares a word with them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.identity import hide_quoted_words, ids_naming_farmers, row_name_words, rows_holding_identifiers
+
+
+def test_an_id_holding_a_farmers_identifier_or_a_word_of_its_own_farmers_name_is_found() -> None:
+    whole = {"Wenzu Wenteda", "0000 0271 8677", "+91-00000-18677"}
+    ids = ["L-Wenzu-Wenteda", "WenzuWenteda", "L-000002718677", "Wenteda", "F0001", "L2009-00001"]
+    own = [frozenset()] * 3 + [frozenset({"wenzu", "wenteda"}), frozenset({"wenzu"}), frozenset()]
+    assert ids_naming_farmers(ids, whole, own) == [0, 1, 2, 3]
+
+
+def test_a_word_of_another_farmers_name_is_no_leak() -> None:
+    """A review: with farmers named Rice Devi, Field Kumar and Ramesh North, fields `RICE-12`, `Field-7`,
+    `North-Field-3` of other farmers were refused (every command on the file, exit 2)."""
+    df = pd.DataFrame({"field_id": ["RICE-12", "Field-7", "North-Field-3", "Devi-2"],
+                       "farmer_name": ["Ana Lima", "Ana Lima", "Ana Lima", "Rice Devi"],
+                       "national_id": ["1", "1", "1", "2"]})
+    assert rows_holding_identifiers(df, "field_id") == [3]  # Rice Devi's own field named after her
+    assert row_name_words(df)[3] == frozenset({"rice", "devi"})
+
+
+def test_a_quoted_column_name_is_not_taken_for_a_name_word() -> None:
+    """'field_id' was shown as '<personal data>' when a farmer was called Field (the column unknown to the user)."""
+    msg = "fields.gpkg: column 'field_id': expected a reference, found 'Kumar'"
+    assert hide_quoted_words(msg, {"field", "kumar"}) == ("fields.gpkg: column 'field_id': expected a reference, "
+                                                          "found '<personal data>'")
