@@ -103,6 +103,12 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
     if refuse_rejected:  # a line is not re-decided on part of its farmer's land (the county's records), before work
         c.refuse_rejected(season)
+        # nor are a Book line's or a field's id holding its farmer's name written to the records (the files form
+        # checks it: a review found the county form writing a surname in a line id to every record of the line)
+        from pipelines._underwrite_inputs import refuse_foreign_personal_ids
+
+        refuse_foreign_personal_ids(c.record_path("applications.csv"), book=c.book(), book_source="book.csv",
+                                    fields=c.fields(season), fields_source="fields.gpkg")
     def past() -> pd.DataFrame | None:  # with a runner, each past season's series on its blocks (as this season's)
         if runner is None:
             return c.past_series(season)
@@ -231,7 +237,11 @@ def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applic
 
         refuse_rejected(read, s, hint="give --rejects PATH to set them aside and hold their farmers' lines")
     check_day(f, s, as_of)
-    apps, bk = read_applications(applications), read_book(book)
+    from pipelines._underwrite_inputs import applicants_hidden
+
+    apps = read_applications(applications)
+    with applicants_hidden(applications):  # a surname typed as a Book's currency: not quoted (a review)
+        bk = read_book(book)
     if not set_aside:  # a run writing records (a replay reads the files its records were made from)
         from pipelines._underwrite_inputs import refuse_foreign_personal_ids
 

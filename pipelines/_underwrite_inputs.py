@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,28 @@ class UnderwriteInputs:
 
 #: the provenance entry of a run that set fields rows aside (:meth:`UnderwriteInputs.set_aside_provenance`)
 SET_ASIDE_KEY = "fields_set_aside"
+
+
+@contextmanager
+def applicants_hidden(applications: str | Path) -> Iterator[None]:
+    """Around a run reading the applications with other files that hold no names (a Book): a user error quoting one
+    of the applicants' identifiers, or a quoted value holding a word of their names (a surname typed as a Book's
+    currency or region), says ``<personal data>`` (:func:`features.identity.hide_quoted_words`; a review)."""
+    from features.identity import hide_identifiers, hide_quoted_words
+    from underwriting.applications import applicant_identifiers
+
+    try:
+        whole, words = applicant_identifiers(applications)
+    except Exception:  # the run itself refuses the file, in its own words
+        whole, words = set(), {}
+    try:
+        yield
+    except UserInputError as e:
+        text = str(e)
+        hidden = hide_quoted_words(hide_identifiers(text, whole), set().union(*words.values()) if words else set())
+        if hidden != text:
+            e.args = (hidden,)
+        raise
 
 
 def refuse_foreign_personal_ids(applications: str | Path, *, book: pd.DataFrame | None, book_source: str,

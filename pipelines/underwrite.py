@@ -349,10 +349,13 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         from features.atomic import check_writable
 
         check_writable(rejects, what="rejects file")
-    inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
-                                 profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates, history=history, set_aside=rejects is not None,
-                                 refuse_unrecorded=True, refuse_rejected=True)
+    from pipelines._underwrite_inputs import applicants_hidden
+
+    with applicants_hidden(applications):  # a surname typed as a Book's currency: not quoted (a review)
+        inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
+                                     profile=profile, weather=weather, crop_season_scale=crop_season_scale,
+                                     haze_dates=haze_dates, history=history, set_aside=rejects is not None,
+                                     refuse_unrecorded=True, refuse_rejected=True)
     from features.atomic import undone_on_user_error, write_bytes_atomic
 
     held = sorted(inp.held_ids + inp.held_by_features)
@@ -366,7 +369,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                              + "; correct the rows and re-run to decide them")
     # a run its later checks refuse (the Book's balances, the models) stores nothing: nor does it leave the rejects
     # file it wrote (a bank's walkthrough found one naming held applications of a run that decided none)
-    with undone_on_user_error(rejects):
+    with applicants_hidden(applications), undone_on_user_error(rejects):
         if rejects is not None:  # before any decision is stored: a run stopped later leaves no decision without it
             write_bytes_atomic(inp.rejects_bytes(), rejects)
         res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,

@@ -8,6 +8,7 @@ Scene index without ``cloud_mask`` / without rows, clouds-only imagery, an as-of
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +307,40 @@ def test_a_book_line_id_naming_an_applicant_is_refused_before_any_record(county:
     for part in [*name.split(), nid.replace(" ", ""), nid]:
         assert part.casefold() not in (r.stdout + r.stderr).casefold(), part
     assert not out.exists() and not store.exists()
+
+
+def test_the_county_form_of_reunderwrite_checks_the_books_ids_too(county: Path, tmp_path: Path) -> None:
+    """A review: the files form refused a Book line id holding its borrower's surname, the county form wrote it to
+    every record of the line (`L-Pineka-138`)."""
+    from pipelines._reunderwrite_inputs import reunderwrite_county
+
+    apps = pd.read_csv(county / "records" / "applications.csv", dtype=str, keep_default_na=False)
+    book = pd.read_csv(county / "records" / "book.csv", dtype=str, keep_default_na=False)
+    row = apps.index[apps["national_id"] == book.loc[0, "national_id"]]
+    surname = str(apps.loc[row[0] if len(row) else 0, "farmer_name"]).split()[-1]
+    book.loc[0, "line_id"] = f"L-{surname}-138"
+    book.to_csv(county / "records" / "book.csv", index=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGCREDIT_TOKEN_KEY", KEY)
+        with pytest.raises(UserInputError, match=r"^book.csv: column 'line_id': .*personal data") as e:
+            reunderwrite_county(county, SEASON, date(2009, 10, 25), store=f"sqlite:///{tmp_path / 'none.db'}")
+    assert surname.casefold() not in str(e.value).casefold()
+
+
+@pytest.mark.parametrize("column", ["currency", "region"])
+def test_a_surname_typed_in_the_books_currency_or_region_is_not_quoted(county: Path, tmp_path: Path, column: str,
+                                                                        registry: str) -> None:  # noqa: F811
+    """A Book has no names to tell a surname by: `currency of L…: … found 'Wenteda'` and `region 'Wenteda' of active
+    Book lines …` quoted it (a review); the applicants' names hide it now."""
+    apps = pd.read_csv(county / "records" / "applications.csv", dtype=str, keep_default_na=False)
+    book = pd.read_csv(county / "records" / "book.csv", dtype=str, keep_default_na=False)
+    surname = str(apps.loc[0, "farmer_name"]).split()[-1]
+    book.loc[0, column] = surname
+    path = tmp_path / "book.csv"
+    book.to_csv(path, index=False)
+    r = _invoke(["underwrite", "--season", SEASON, "--as-of", "2009-09-15", "--applications",
+                 str(county / "records" / "applications.csv"), "--fields", str(county / "records" / "fields.gpkg"),
+                 "--imagery", str(county / "scenes"), "--book", str(path), "--store", f"sqlite:///{tmp_path / 's.db'}",
+                 "--crop-model", "none", "--no-progress"])
+    _user_error(r, "<personal data>")
+    assert surname.casefold() not in (r.stdout + r.stderr).casefold()
