@@ -259,12 +259,10 @@ def hide_quoted_numbers(message: str) -> str:
     return _QUOTED_NUMBER.sub(sub, message)
 
 
-def table_identifiers(df: pd.DataFrame, *, words: bool = False) -> set[str]:
-    """The personal identifiers of ``df`` (as read, before :func:`tokenise`): each identifier cell, and with
-    ``words`` each word of the farmers' names too (:func:`name_words`; :func:`hide_identifiers` searches those of 4+
-    characters) — what an id must not hold (:func:`ids_naming_farmers`)."""
-    return {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()} | (
-        set(name_words(df)) if words else set())
+def table_identifiers(df: pd.DataFrame) -> set[str]:
+    """The personal identifiers of ``df`` (as read, before :func:`tokenise`): each identifier cell, whole — what no
+    message repeats and no id holds (:func:`ids_naming_farmers`; a word of a name: :func:`row_name_words`)."""
+    return {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()}
 
 
 _QUOTED_TEXT = re.compile(r"""(['"])([^'"]*)\1""")
