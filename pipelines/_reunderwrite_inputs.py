@@ -103,12 +103,6 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
     if refuse_rejected:  # a line is not re-decided on part of its farmer's land (the county's records), before work
         c.refuse_rejected(season)
-        # nor are a Book line's or a field's id holding its farmer's name written to the records (the files form
-        # checks it: a review found the county form writing a surname in a line id to every record of the line)
-        from pipelines._underwrite_inputs import refuse_foreign_personal_ids
-
-        refuse_foreign_personal_ids(c.record_path("applications.csv"), book=c.book(), book_source="book.csv",
-                                    fields=c.fields(season), fields_source="fields.gpkg")
     def past() -> pd.DataFrame | None:  # with a runner, each past season's series on its blocks (as this season's)
         if runner is None:
             return c.past_series(season)
@@ -118,6 +112,14 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                               chunk_fields=chunk_fields)
 
     book, applications = c.book(), c.applications()
+    if refuse_rejected:  # nor are a Book line's or a field's id holding its farmer's name written to the records (the
+        # files form checks it: a review found the county form writing a surname in a line id to every record of the
+        # line); the county's fields as the run reads them (its cache: read once)
+        from pipelines._underwrite_inputs import refuse_foreign_personal_ids
+
+        every = c.fields()
+        refuse_foreign_personal_ids(c.record_path("applications.csv"), book=book, book_source="book.csv",
+                                    fields=every[every["season"].astype(str) == season], fields_source="fields.gpkg")
     # before the past seasons' series (on a cluster: mapped there); with book_check_when_deciding (--due, a plain
     # --as-of from the CLI) the Book's refusal only when the date has lines to re-decide (reunderwrite checks it again)
     refuse_before_work(book, as_of, store, runner, deciding=dict(
@@ -240,12 +242,12 @@ def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applic
     from pipelines._underwrite_inputs import applicants_hidden
 
     apps = read_applications(applications)
-    with applicants_hidden(applications):  # a surname typed as a Book's currency: not quoted (a review)
+    with applicants_hidden(applications) as named:  # a surname typed as a Book's currency: not quoted (a review)
         bk = read_book(book)
     if not set_aside:  # a run writing records (a replay reads the files its records were made from)
         from pipelines._underwrite_inputs import refuse_foreign_personal_ids
 
-        refuse_foreign_personal_ids(applications, book=bk, book_source=Path(book).name, fields=f,
+        refuse_foreign_personal_ids(named or applications, book=bk, book_source=Path(book).name, fields=f,
                                     fields_source=Path(fields).name)
     return FilesInputs(fields=f, imagery=imagery, book=bk, applications=apps, season=s, weather=wx,
                        yield_history=yh, set_aside=list(read.set_aside))

@@ -104,20 +104,27 @@ class UnderwriteInputs:
 SET_ASIDE_KEY = "fields_set_aside"
 
 
+#: the applications' identifiers, whole, and each farmer token's name words (applicant_identifiers)
+ApplicantIds = tuple[set[str], dict[str, frozenset[str]]]
+
+
 @contextmanager
-def applicants_hidden(applications: str | Path) -> Iterator[None]:
+def applicants_hidden(applications: str | Path) -> Iterator[ApplicantIds | None]:
     """Around a run reading the applications with other files that hold no names (a Book): a user error quoting one
     of the applicants' identifiers, or a quoted value holding a word of their names (a surname typed as a Book's
-    currency or region), says ``<personal data>`` (:func:`features.identity.hide_quoted_words`; a review)."""
+    currency or region), says ``<personal data>`` (:func:`features.identity.hide_quoted_words`; a review). Yields
+    the identifiers (:func:`underwriting.applications.applicant_identifiers`; None when the file cannot be read —
+    the run refuses it in its own words) for :func:`refuse_foreign_personal_ids`."""
     from features.identity import hide_identifiers, hide_quoted_words
     from underwriting.applications import applicant_identifiers
 
     try:
-        whole, words = applicant_identifiers(applications)
+        ids: ApplicantIds | None = applicant_identifiers(applications)
     except Exception:  # the run itself refuses the file, in its own words
-        whole, words = set(), {}
+        ids = None
+    whole, words = ids if ids is not None else (set(), {})
     try:
-        yield
+        yield ids
     except UserInputError as e:
         text = str(e)
         hidden = hide_quoted_words(hide_identifiers(text, whole), set().union(*words.values()) if words else set())
@@ -126,15 +133,15 @@ def applicants_hidden(applications: str | Path) -> Iterator[None]:
         raise
 
 
-def refuse_foreign_personal_ids(applications: str | Path, *, book: pd.DataFrame | None, book_source: str,
-                                fields: pd.DataFrame | None, fields_source: str) -> None:
+def refuse_foreign_personal_ids(applications: str | Path | ApplicantIds, *, book: pd.DataFrame | None,
+                                book_source: str, fields: pd.DataFrame | None, fields_source: str) -> None:
     """A run writing records (underwrite, reunderwrite) refuses a Book line id or application id, or a field id,
     holding an applicant's name, ID or phone, or one word of a name (:func:`underwriting.applications.
     refuse_ids_naming_applicants`): each file checks its own ids against its own identifiers, but a Book has no
     names (a walkthrough: a borrower's full name as the line id went into every record of the line)."""
     from underwriting.applications import applicant_identifiers, refuse_ids_naming_applicants
 
-    ids = applicant_identifiers(applications)
+    ids = applications if isinstance(applications, tuple) else applicant_identifiers(applications)
     refuse_ids_naming_applicants(ids, book, source=book_source, columns=("line_id", "application_id"))
     refuse_ids_naming_applicants(ids, fields, source=fields_source, columns=("field_id",))
 
@@ -156,7 +163,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                            weather: str | Path | None = None, crop_season_scale: float | None = None,
                            haze_dates: Sequence[dt.date] | None = None,
                            history: str | Path | None = None, set_aside: bool = False,
-                           refuse_unrecorded: bool = False, refuse_rejected: bool = False) -> UnderwriteInputs:
+                           refuse_unrecorded: bool = False, refuse_rejected: bool = False,
+                           applicant_ids: ApplicantIds | None = None) -> UnderwriteInputs:
     """Read and check every input of an underwriting run (one-line user errors; nothing is written).
     ``set_aside``: the fields file's rows failing a row-level check are left out (:attr:`UnderwriteInputs.set_aside`)
     instead of refusing the file, and so are the given features' rows of their fields (not lent against).
@@ -164,7 +172,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
     which reads a file as the run it replays read it). ``refuse_rejected`` (``underwrite``; not a replay, for the
     same reason): without ``set_aside``, fields of the season rejected when reading refuse the run
     (:func:`pipelines.fieldcheck.refuse_rejected`), and so do ids holding an applicant's name, ID or phone
-    (:func:`refuse_foreign_personal_ids`)."""
+    (:func:`refuse_foreign_personal_ids`; ``applicant_ids``: the applications' identifiers when the caller has read
+    them, :func:`applicants_hidden`)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import Policy, load_policy
@@ -203,8 +212,9 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         apps = apps[~hold].reset_index(drop=True)
     bk = read_book(book) if book is not None else empty_book()
     if refuse_rejected:  # a run writing records (a replay reads the files its records were made from)
-        refuse_foreign_personal_ids(applications, book=bk, book_source=Path(book).name if book is not None else "Book",
-                                    fields=flds, fields_source=Path(fields).name)
+        refuse_foreign_personal_ids(applicant_ids or applications, book=bk,
+                                    book_source=Path(book).name if book is not None else "Book", fields=flds,
+                                    fields_source=Path(fields).name)
     wx = None
     if weather is not None:
         from features.weather import read_weather

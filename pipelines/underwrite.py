@@ -349,35 +349,36 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         from features.atomic import check_writable
 
         check_writable(rejects, what="rejects file")
+    from features.atomic import undone_on_user_error, write_bytes_atomic
     from pipelines._underwrite_inputs import applicants_hidden
 
-    with applicants_hidden(applications):  # a surname typed as a Book's currency: not quoted (a review)
+    # a surname typed as a Book's currency or region is not quoted (a review); the applicants' identifiers read once
+    with applicants_hidden(applications) as named:
         inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                      profile=profile, weather=weather, crop_season_scale=crop_season_scale,
                                      haze_dates=haze_dates, history=history, set_aside=rejects is not None,
-                                     refuse_unrecorded=True, refuse_rejected=True)
-    from features.atomic import undone_on_user_error, write_bytes_atomic
+                                     refuse_unrecorded=True, refuse_rejected=True, applicant_ids=named)
 
-    held = sorted(inp.held_ids + inp.held_by_features)
-    if held and not (inp.applications["season"].astype(str) == inp.season).any():
-        if rejects is not None:  # the file the message names: it lists the rows to correct
-            write_bytes_atomic(inp.rejects_bytes(), rejects)
-        raise UserInputError(f"underwrite: nothing decided: every application of season {inp.season} ({len(held)}) "
-                             "has a farmer whose fields had rejected rows"
-                             + (f" (see {rejects})" if rejects is not None else "")
-                             + (" (the features file was built without them)" if inp.held_by_features else "")
-                             + "; correct the rows and re-run to decide them")
-    # a run its later checks refuse (the Book's balances, the models) stores nothing: nor does it leave the rejects
-    # file it wrote (a bank's walkthrough found one naming held applications of a run that decided none)
-    with applicants_hidden(applications), undone_on_user_error(rejects):
-        if rejects is not None:  # before any decision is stored: a run stopped later leaves no decision without it
-            write_bytes_atomic(inp.rejects_bytes(), rejects)
-        res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
-                         profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
-                         operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
-                         crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history,
-                         features_lineage=inp.features_lineage, extra_provenance=inp.set_aside_provenance(),
-                         allow_missing_acquisitions=allow_missing_acquisitions, shadow=shadow)
+        held = sorted(inp.held_ids + inp.held_by_features)
+        if held and not (inp.applications["season"].astype(str) == inp.season).any():
+            if rejects is not None:  # the file the message names: it lists the rows to correct
+                write_bytes_atomic(inp.rejects_bytes(), rejects)
+            raise UserInputError(f"underwrite: nothing decided: every application of season {inp.season} ({len(held)}) "
+                                 "has a farmer whose fields had rejected rows"
+                                 + (f" (see {rejects})" if rejects is not None else "")
+                                 + (" (the features file was built without them)" if inp.held_by_features else "")
+                                 + "; correct the rows and re-run to decide them")
+        # a run its later checks refuse (the Book's balances, the models) stores nothing: nor does it leave the rejects
+        # file it wrote (a bank's walkthrough found one naming held applications of a run that decided none)
+        with undone_on_user_error(rejects):
+            if rejects is not None:  # before any decision is stored: a run stopped later leaves no decision without it
+                write_bytes_atomic(inp.rejects_bytes(), rejects)
+            res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
+                             profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
+                             operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
+                             crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history,
+                             features_lineage=inp.features_lineage, extra_provenance=inp.set_aside_provenance(),
+                             allow_missing_acquisitions=allow_missing_acquisitions, shadow=shadow)
     if imagery is not None and features is not None:
         inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:
