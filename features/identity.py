@@ -21,7 +21,7 @@ from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "key_check", "env_key_check", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
-           "names_a_farmer", "name_words", "quoted", "table_identifiers", "ids_naming_farmers", "hide_quoted_words", "row_name_words",
+           "names_a_farmer", "name_words", "quoted", "table_identifiers", "phone_forms", "ids_naming_farmers", "hide_quoted_words", "row_name_words",
            "ID_COLUMNS"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
@@ -261,8 +261,37 @@ def hide_quoted_numbers(message: str) -> str:
 
 def table_identifiers(df: pd.DataFrame) -> set[str]:
     """The personal identifiers of ``df`` (as read, before :func:`tokenise`): each identifier cell, whole — what no
-    message repeats and no id holds (:func:`ids_naming_farmers`; a word of a name: :func:`row_name_words`)."""
-    return {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()}
+    message repeats and no id holds (:func:`ids_naming_farmers`; a word of a name: :func:`row_name_words`) —, and a
+    phone in international form as dialled at home too (:func:`phone_forms`: ``F-00000-18677`` holds
+    ``+91-00000-18677``'s number)."""
+    out = {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()}
+    if "phone" in df.columns:
+        out.update(f for v in df["phone"].dropna() for f in phone_forms(str(v)))
+    return out
+
+
+#: ITU-T E.164 country calling codes of one and two digits (the codes form a prefix code: every other code has three)
+_CC_1 = frozenset("17")
+_CC_2 = frozenset(("20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48",
+                   "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81",
+                   "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"))
+_MIN_NATIONAL = 7  # digits of a national number searched for on its own (shorter ones would hide ordinary ids)
+
+
+def phone_forms(phone: str) -> set[str]:
+    """The national forms of a phone number written in international form (``+91-98765-43210``, ``0091 …``): its
+    number without the country code (``9876543210``) and with the trunk prefix (``09876543210``) — how the same
+    phone is written at home, in an id or a message. The country code is the ITU-T prefix of the digits. A number
+    not in international form, or with a national part under 7 digits, gives nothing."""
+    s = unicodedata.normalize("NFKC", phone).strip()
+    digits = "".join(ch for ch in s if ch.isdigit())
+    if s.startswith("00"):
+        digits = digits[2:]
+    elif not s.startswith("+"):
+        return set()
+    cc = 1 if digits[:1] in _CC_1 else 2 if digits[:2] in _CC_2 else 3
+    national = digits[cc:]
+    return {national, "0" + national} if len(national) >= _MIN_NATIONAL else set()
 
 
 _QUOTED_TEXT = re.compile(r"""(['"])([^'"]*)\1""")

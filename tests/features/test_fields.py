@@ -268,7 +268,8 @@ def test_identifiers_tokenised_and_never_kept(tmp_path: Path, caplog: pytest.Log
 
 
 @pytest.mark.parametrize(("column", "value"), [("field_id", "+91 98765 43210"), ("field_id", "Asha Devi"),
-                                               ("region", "Asha Devi"), ("declared_crop", "ID-99887766")])
+                                               ("region", "Asha Devi"), ("declared_crop", "ID-99887766"),
+                                               ("field_id", "F-9876543210"), ("field_id", "098765-43210")])
 def test_a_farmers_identifier_typed_as_a_kept_value_is_refused(column: str, value: str) -> None:
     """field_id, region and crop are kept in decision records, caches and later messages: a phone or name typed
     there was stored for good and echoed ('no window for region …'); now refused by row, never shown."""

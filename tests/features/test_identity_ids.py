@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.identity import hide_quoted_words, ids_naming_farmers, row_name_words, rows_holding_identifiers
+from features.identity import (
+    hide_identifiers,
+    hide_quoted_words,
+    ids_naming_farmers,
+    phone_forms,
+    row_name_words,
+    rows_holding_identifiers,
+    table_identifiers,
+)
 
 
 def test_an_id_holding_a_farmers_identifier_or_a_word_of_its_own_farmers_name_is_found() -> None:
@@ -30,3 +38,17 @@ def test_a_quoted_column_name_is_not_taken_for_a_name_word() -> None:
     msg = "fields.gpkg: column 'field_id': expected a reference, found 'Kumar'"
     assert hide_quoted_words(msg, {"field", "kumar"}) == ("fields.gpkg: column 'field_id': expected a reference, "
                                                           "found '<personal data>'")
+
+
+def test_a_phone_written_as_at_home_is_the_same_phone() -> None:
+    """A review: a field id holding a farmer's phone without its country code (``F-9876543210`` for
+    ``+91 98765 43210``) was kept in the records; the country code is the number's ITU prefix."""
+    assert phone_forms("+91 98765 43210") == {"9876543210", "09876543210"}
+    assert phone_forms("0044 7700 900123") == {"7700900123", "07700900123"}
+    assert phone_forms("+1 (402) 555-0147") == {"4025550147", "04025550147"}
+    assert phone_forms("+880 1712 345678") == {"1712345678", "01712345678"}  # a three-digit code
+    assert phone_forms("98765 43210") == set() and phone_forms("+91 12345") == set()  # not international; too short
+    df = pd.DataFrame({"field_id": ["F-9876543210", "098765-43210", "F-98765", "F0001"],
+                       "farmer_name": ["Ana Lima"] * 4, "national_id": ["1"] * 4, "phone": ["+91 98765 43210"] * 4})
+    assert rows_holding_identifiers(df, "field_id") == [0, 1]
+    assert "9876543210" not in hide_identifiers("found 'F 98765 43210' at row 2", table_identifiers(df))
