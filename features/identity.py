@@ -172,6 +172,9 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
         _refuse_one_id_two_names(df, basis, source)
     out = out.copy()
     out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
+    from features._loose_ids import remember
+
+    remember(out["farmer_token"], vals.astype(str), basis, key)  # a file writing the same IDs otherwise is told
     out.attrs[TOKEN_BASIS_ATTR] = basis  # which identifier the tokens hash (files matched by token must agree)
     if pd.api.types.is_float_dtype(vals.dtype):  # "123456789.0" is hashed as read (tokens of earlier records)
         out.attrs[TOKEN_FLOAT_ATTR] = True

@@ -386,7 +386,13 @@ def _monitor(season: str | None, as_of: str, county: Path | None, fields: Path |
             for w in read.notes():  # repaired geometries, absent optional columns (--rejects lists its rows itself)
                 err(f"warning: {w}")
         check_day(f, s, day)
-        bk = _with_decided(read_book(book) if book is not None else None, store, s, day)
+        raw_book = read_book(book) if book is not None else None
+        if raw_book is not None and book is not None:  # a line whose farmer the fields write otherwise: no line named
+            from pipelines._id_spelling import refuse_ids_written_otherwise
+
+            refuse_ids_written_otherwise(season=s, fields=f, book=raw_book, fields_source=Path(fields).name,
+                                         book_source=Path(book).name)
+        bk = _with_decided(raw_book, store, s, day)
         model = _crop_model(crop_model, day)
         al, warnings = alerts_as_of(f, imagery, s, day, cache_dir=cache / "series" if cache is not None else None,
                                     book=bk, crop_model=model)

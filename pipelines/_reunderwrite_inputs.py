@@ -120,6 +120,11 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         every = c.fields()
         refuse_foreign_personal_ids(c.record_path("applications.csv"), book=book, book_source="book.csv",
                                     fields=every[every["season"].astype(str) == season], fields_source="fields.gpkg")
+        from pipelines._id_spelling import refuse_ids_written_otherwise
+
+        refuse_ids_written_otherwise(season=season, applications=applications, fields=every, book=book,
+                                     applications_source="applications.csv", fields_source="fields.gpkg",
+                                     book_source="book.csv")
     # before the past seasons' series (on a cluster: mapped there); with book_check_when_deciding (--due, a plain
     # --as-of from the CLI) the Book's refusal only when the date has lines to re-decide (reunderwrite checks it again)
     refuse_before_work(book, as_of, store, runner, deciding=dict(
@@ -249,6 +254,11 @@ def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applic
 
         refuse_foreign_personal_ids(named or applications, book=bk, book_source=Path(book).name, fields=f,
                                     fields_source=Path(fields).name)
+        from pipelines._id_spelling import refuse_ids_written_otherwise
+
+        refuse_ids_written_otherwise(season=s, applications=apps, fields=f, book=bk,
+                                     applications_source=Path(applications).name, fields_source=Path(fields).name,
+                                     book_source=Path(book).name)
     return FilesInputs(fields=f, imagery=imagery, book=bk, applications=apps, season=s, weather=wx,
                        yield_history=yh, set_aside=list(read.set_aside))
 

@@ -215,6 +215,11 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         refuse_foreign_personal_ids(applicant_ids or applications, book=bk,
                                     book_source=Path(book).name if book is not None else "Book", fields=flds,
                                     fields_source=Path(fields).name)
+        from pipelines._id_spelling import refuse_ids_written_otherwise
+
+        refuse_ids_written_otherwise(season=season, applications=apps, fields=flds, book=bk,
+                                     applications_source=Path(applications).name, fields_source=Path(fields).name,
+                                     book_source=Path(book).name if book is not None else "Book")
     wx = None
     if weather is not None:
         from features.weather import read_weather
