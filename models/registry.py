@@ -304,7 +304,7 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
                             approved_by=approver, effective=when, evidence=kept)
             return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                     "approved_by": approver, "effective": when.isoformat(), "redated": True,
-                    **_window(name, version, when)}
+                    **_window(name, version, when), **_alias_follows_today(client, name, version, who)}
         # a re-run: nothing moves
         return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                 "approved_by": approver, "unchanged": True}
@@ -320,7 +320,26 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
                         reason=f"promoted to {CHAMPION}", forced=False, metrics=gov.metrics, failures=[])
     return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
             "approved_by": approver, "effective": in_force.isoformat(),
-            **(_window(name, version, when) if when is not None else {})}
+            **(_window(name, version, when) if when is not None else {}),
+            **_alias_follows_today(client, name, version, who)}
+
+
+def _alias_follows_today(client: MlflowClient, name: str, version: str, who: str) -> dict[str, Any]:
+    """After a move of ``version`` dated back before another version's later-dated move (a back-filled window), the
+    ``champion`` alias goes back to the version in force today by effective date (:func:`champion_move_on`), its
+    return recorded in the history with that move's effective date: the alias is what ``underwrite`` decides with,
+    and had named the back-filled version while by effective date (``reunderwrite``, ``monitor``, ``report``) the
+    other one was in force today (a model-risk walkthrough). ``{"today_champion": V}`` when it went back."""
+    today = champion_move_on(alias_history(name), datetime.now(UTC).date())
+    back = None if today is None or today.get("version") is None else str(today["version"])
+    if today is None or back is None or back == version:
+        return {}
+    client.set_registered_model_alias(name, CHAMPION, back)
+    _append_history(model=name, alias=CHAMPION, version=back, previous=version, operator=who,
+                    reason=f"in force today by effective date (v{version}'s move is dated before it)", forced=False,
+                    metrics=_governance_of(client, name, back).metrics, failures=[],
+                    effective=date.fromisoformat(_move_effective(today)))
+    return {"today_champion": back}
 
 
 def _window(name: str, version: str, day: date) -> dict[str, Any]:

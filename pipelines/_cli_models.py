@@ -158,7 +158,9 @@ def promote_cmd(
         echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}{by}; now {_in_force(r)}")
     else:
         prev = f"v{r['previous']}" if r["previous"] else "none"
-        echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}{by}; {_in_force(r)}")
+        head = (f"champion is now v{r['version']} (was {prev})" if not r.get("today_champion") else
+                f"v{r['version']} recorded as the champion of earlier dates (today's was {prev})")
+        echo(f"{r['model']}: {head}, by {r['operator']}{by}; {_in_force(r)}")
         below = [f for f in r["failures"] if f not in evidence]
         if below:
             echo(f"forced below minimum metrics: {'; '.join(below[:5])}")
@@ -179,6 +181,8 @@ def _in_force(r: dict[str, Any]) -> str:
                  "over by effective date")
     if r.get("again_from"):  # its own later-dated move stands after that (e.g. today's champion re-dated earlier)
         text += f", and again from {r['again_from']} by its own later-dated move"
+    if r.get("today_champion"):  # a back-filled window: the alias stays on (goes back to) today's champion
+        text += f"; today's champion stays v{r['today_champion']} (the champion alias follows the effective dates)"
     return text
 
 

@@ -55,9 +55,9 @@ def test_promotions_with_effective_dates_pick_the_version_in_force_on_each_date(
     # a promotion recorded later but dated earlier: in force from its own date, not over a later-dated one
     registry.promote("crop-type", 1, effective="2009-07-01", reason="back-filled")
     assert _champion_on(date(2009, 7, 15)) == "1" and _champion_on(date(2009, 9, 15)) == "2"
-    assert _champion_on(today) == "3"  # (the alias itself moved to 1: today's champion is version 1 from now on...)
-    assert registry.resolve("crop-type").version == "1"
-    # ...and the same date twice: the later promotion wins (ties by promotion order)
+    # the alias had moved to 1 (underwrite decided with it) while by effective date 3 was in force today: it stays 3
+    assert _champion_on(today) == "3" == registry.resolve("crop-type").version
+    # the same date twice: the later promotion wins (ties by promotion order)
     registry.promote("crop-type", 2, effective="2009-07-01", reason="replaced the same day")
     assert _champion_on(date(2009, 7, 15)) == "2"
 
@@ -294,20 +294,23 @@ def test_a_promotion_dated_before_a_later_dated_one_says_until_when_it_is_in_for
     runner = CliRunner()
     r = runner.invoke(app, ["models", "promote", "crop-type", "3", "--effective", "2009-07-01"])
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.strip() == (f"crop-type: champion is now v3 (was v2), by analyst-7; in force from 2009-07-01 until "
-                                f"2009-09-01, when v2's promotion (recorded {today}, in force from 2009-09-01) takes "
-                                "over by effective date")
+    assert r.stdout.strip() == (f"crop-type: v3 recorded as the champion of earlier dates (today's was v2), by "
+                                f"analyst-7; in force from 2009-07-01 until 2009-09-01, when v2's promotion (recorded "
+                                f"{today}, in force from 2009-09-01) takes over by effective date; today's champion "
+                                "stays v2 (the champion alias follows the effective dates)")
+    assert registry.resolve("crop-type").version == "2"  # what underwrite decides with: today's by effective date
     assert (_champion_on(date(2009, 8, 31)), _champion_on(date(2009, 9, 1))) == ("3", "2")
     r = runner.invoke(app, ["models", "promote", "crop-type", "3", "--effective", "2009-08-01"])
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.strip() == (f"crop-type: champion v3 re-dated by analyst-7; now in force from 2009-07-01 (its move "
-                                f"dated 2009-07-01 stands: the alias history is append-only) until 2009-09-01, when "
-                                f"v2's promotion (recorded {today}, in force from 2009-09-01) takes over by effective "
-                                "date")
+    assert r.stdout.strip() == (f"crop-type: v3 recorded as the champion of earlier dates (today's was v2), by "
+                                f"analyst-7; in force from 2009-07-01 (its move dated 2009-07-01 stands: the alias "
+                                f"history is append-only) until 2009-09-01, when v2's promotion (recorded {today}, in "
+                                "force from 2009-09-01) takes over by effective date; today's champion stays v2 (the "
+                                "champion alias follows the effective dates)")
     assert _champion_on(date(2009, 7, 15)) == "3"
     # dated after every other move: the line as before
     r = runner.invoke(app, ["models", "promote", "crop-type", "1", "--effective", "2009-10-01"])
-    assert r.stdout.strip() == "crop-type: champion is now v1 (was v3), by analyst-7; in force from 2009-10-01", r.stdout
+    assert r.stdout.strip() == "crop-type: champion is now v1 (was v2), by analyst-7; in force from 2009-10-01", r.stdout
 
 
 def test_a_champion_re_dated_before_another_move_says_it_is_champion_again_after_it(store: Path) -> None:
@@ -324,3 +327,30 @@ def test_a_champion_re_dated_before_another_move_says_it_is_champion_again_after
     assert r.stdout.strip().endswith("takes over by effective date, and again from 2009-09-01 by its own later-dated "
                                      "move"), r.stdout
     assert [_champion_on(date(2009, m, 15)) for m in (5, 7, 9)] == ["2", "1", "2"]
+
+
+def test_a_back_dated_promotion_leaves_the_alias_on_todays_champion_by_effective_date(store: Path) -> None:
+    """A model-risk walkthrough: v1 champion from today, then ``promote 3 --effective 2009-06-01`` moved the
+    ``champion`` alias to v3 — what ``underwrite`` decides with — while by effective date (``reunderwrite``,
+    ``monitor``, ``report``) v1 stayed in force today. The alias now goes back to v1, its return recorded with v1's
+    date; the window 2009-06-01 … the day before stays v3's. A run killed before the return is mended by its
+    re-run."""
+    from models import registry
+
+    _three_versions()
+    today = datetime.now(UTC).date()
+    registry.promote("crop-type", 1)
+    out = registry.promote("crop-type", 3, effective="2009-06-01", reason="back-filled season")
+    assert out["today_champion"] == "1" and out["until_version"] == "1"
+    assert registry.resolve("crop-type").version == "1" == _champion_on(today)
+    assert _champion_on(date(2009, 7, 1)) == "3"
+    last = [h for h in registry.alias_history("crop-type") if h["alias"] == "champion"][-1]
+    assert (last["version"], last["previous_version"], last["effective"]) == ("1", "3", today.isoformat())
+    # killed between moving the alias and its return: the alias on 3, its move recorded — the re-run puts it back
+    registry.promote("crop-type", 2, effective="2009-05-01")
+    client = registry._client(create=False)
+    client.set_registered_model_alias("crop-type", "champion", "2")
+    assert registry.resolve("crop-type").version == "2"
+    again = registry.promote("crop-type", 2, effective="2009-05-01")
+    assert again.get("unchanged") or again.get("today_champion") == "1"
+    assert registry.resolve("crop-type").version == "1"
