@@ -122,9 +122,9 @@ def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings
         return kept
     shown = ", ".join(f"{a} (current record as of {heads[a][1]})" for a in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    why = (f"already decided in {store.shown_url} with another as-of date or other inputs: {shown}{more}; an "
-           "application's chain goes forward only — re-decide its line with `agcredit reunderwrite`, change a "
-           "decision with `agcredit override`")
+    why = (f"already decided in {store.shown_url} with another as-of date, other inputs, other model versions (a "
+           f"champion promoted since) or another policy: {shown}{more}; an application's chain goes forward only — "
+           "re-decide its line with `agcredit reunderwrite`, change a decision with `agcredit override`")
     if not kept:
         raise UserInputError(f"underwrite: nothing to write: the {len(skipped)} application(s) are {why}")
     warnings.append(f"{len(skipped)} application(s) not underwritten again: {why}")

@@ -243,6 +243,14 @@ def test_reported_yields_against_the_hand_computed_case(tmp_path: Path, registry
     end = figs["end"]
     assert end["fields"] == 2 and end["p50_abs_error_t_ha"]["difference"] == pytest.approx(-0.15, abs=1e-6)
     assert "against the reported yields (reported.csv)" in "\n".join(res.lines())
+    # a file of other seasons only (a farm history): refused, not "exit 0, no paired field" (a walkthrough)
+    pd.DataFrame({"field_id": ["F1", "F2"], "season": [2007, 2008],
+                  "reported_yield_t_ha": [2.0, 1.2]}).to_csv(rep, index=False)
+    from features.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"^reported.csv: no field of the shadow pairs has a reported yield of its "
+                                             r"season \(the pairs' seasons: 2024; the file's: 2007, 2008\)"):
+        shadow_report("yield-value", url, reported=rep)
 
 
 def test_the_bootstrap_draws_farmers_whole(tmp_path: Path) -> None:
