@@ -229,7 +229,10 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     empty = pd.DataFrame(columns=[*ALERT_COLUMNS, "farmer_token", "line_id"])
     if history is None or history.empty:
         if warnings is not None:
-            warnings.append("no past seasons' series: no alerts")
+            warnings.append("the fields hold no past season (no past seasons' series): no early-warning alert can "
+                            "be raised — an alert compares a field's growth with its own past seasons, so no line is "
+                            "flagged or re-decided on one; give the fields' rows of past seasons (the same polygons, "
+                            "season by season) for alerts")
         return empty
     meta = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"].astype(str),
                          "crop": fields["declared_crop"], "region": fields["region"].astype(str),

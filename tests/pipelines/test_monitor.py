@@ -1664,3 +1664,15 @@ def test_monitor_asks_the_models_history_of_the_seasons_fields_only(monkeypatch:
     feats = fields[["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"]]
     mon.season_alerts(every, cur, past, "2024", date(2024, 9, 15), features=feats, crop_model=object())
     assert asked == [{"2024"}]
+
+
+def test_fields_without_a_past_season_say_no_alert_can_be_raised() -> None:
+    """A walkthrough: a bank's fields file of this season only gave `monitor` 0 alerts, exit 0, and re-underwriting
+    other decisions, behind a terse "no past seasons' series: no alerts"; the warning says what it costs and what
+    to give."""
+    from pipelines.monitor import season_alerts
+
+    warnings: list[str] = []
+    out = season_alerts(pd.DataFrame(), pd.DataFrame(), None, "2009", date(2009, 10, 25), warnings=warnings)
+    assert out.empty and len(warnings) == 1
+    assert "no early-warning alert can be raised" in warnings[0] and "rows of past seasons" in warnings[0]
