@@ -36,6 +36,8 @@ from pipelines._logs import (
     quiet_libraries,
     run_id,
 )
+from pipelines._stop_again import install as install_stop_hook
+from pipelines._stop_again import stopping
 
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
@@ -421,13 +423,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
         return
-    quiet_signals()
-    raise Terminated()
+    raise stopping(signal.SIGTERM, Terminated())  # ignored from now on; delivered again if swallowed (_stop_again)
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
     if not _SIGTERM_PID or os.getpid() == _SIGTERM_PID[0]:  # the command's own process, not a forked worker
-        quiet_signals()
+        raise stopping(signum, KeyboardInterrupt())
     raise KeyboardInterrupt
 
 
@@ -455,6 +456,7 @@ def handle_sigterm() -> None:
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         _SIGTERM_PID[:] = [os.getpid()]
+        install_stop_hook()
         signal.signal(signal.SIGTERM, _on_sigterm)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_sigint)

@@ -203,3 +203,38 @@ def test_a_signal_after_the_command_returned_leaves_its_exit_code(tmp_path: Path
     out = subprocess.run([sys.executable, "-c", TWICE, str(tmp_path), "SIGTERM", "done"], check=False,
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stdout == "finished\n" and out.stderr == "", (out.returncode, out.stderr)
+
+
+#: a stop whose exception Python swallows: the signal lands while a ``__del__`` runs (a Dask client's thread pool
+#: collected, in the walkthrough), its exception discarded ("Exception ignored in …")
+SWALLOWED = textwrap.dedent("""
+    import os, signal, sys, time
+    from pipelines._cli_app import Terminated, handle_sigterm
+    handle_sigterm()
+    class Collected:
+        def __del__(self):
+            os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+            for _ in range(10_000):  # the handler runs here, inside __del__
+                pass
+    try:
+        Collected()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("ran on")
+    except Terminated:
+        print("terminated")
+    except KeyboardInterrupt:
+        print("interrupted")
+""")
+
+
+@pytest.mark.parametrize(("sig", "said"), [("SIGTERM", "terminated"), ("SIGINT", "interrupted")])
+def test_a_stop_swallowed_by_a_del_is_delivered_again(sig: str, said: str) -> None:
+    """A walkthrough: SIGTERM of `value --workers 2` landed in a weakref callback 2 runs in 8 — "Exception ignored",
+    both signals then ignored, and the run finished with exit 0. The stop is delivered again, in the run's code."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", SWALLOWED, sig], check=False, capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.stdout.strip() == said, (out.stdout, out.stderr)
+    assert "Exception ignored" not in out.stderr and "Traceback" not in out.stderr, out.stderr
