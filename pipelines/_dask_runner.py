@@ -122,7 +122,10 @@ class DaskRunner:
             warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
             futures = client.map(_PlainErrors(fn, regions, TaskLogs.of_client()), list(items), **kw, pure=False,
                                  key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
+        from concurrent.futures import CancelledError
+
         from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
 
         try:
             self._wait_with_workers(futures, label, resumable)
@@ -133,6 +136,13 @@ class DaskRunner:
                 "limit: dask restarts a worker at 95 % of it); give fewer fields per task (halve --chunk-fields) or "
                 "more memory per worker" + (" — the parts already written are kept: a re-run resumes from them"
                                             if resumable else ""))) from e
+        except (CancelledError, CommClosedError) as e:  # the scheduler gone mid-run: a 200-line traceback, exit 1
+            done = sum(f.status == "finished" for f in futures)
+            raise RunInputError(what="dask runner", problem=(
+                f"lost the connection to the scheduler at {self.address} mid-run ({type(e).__name__}), with {done} of "
+                f"{len(futures)} {label} task(s) done; restart the scheduler and its workers, then re-run" +
+                (" (the parts already written are kept: it resumes from them)" if resumable else
+                 " (this run writes no parts: a re-run starts over)"))) from None
         finally:
             client.cancel([*futures, *kw.values()])
 
@@ -254,6 +264,8 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
         raise RunInputError(what="dask runner", problem=f"the number of workers must be at least 1, found {workers}")
     from distributed import Client, LocalCluster
 
+    # a lost scheduler is said in one line (DaskRunner.map); the client's own ERROR tracebacks of it are not
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     if scheduler:
         return DaskRunner(_connect(scheduler, timeout))
     # the in-process scheduler logs its INFO lines (start, cancels, shutdown) outside silence_logs' window; the

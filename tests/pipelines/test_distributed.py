@@ -1198,3 +1198,51 @@ def test_block_warnings_merge_as_one_call_says_them() -> None:
                          "phenology left empty: no NDVI observation up to the as-of date"], "area": none}
     assert block_warnings([same, same], ["F1"], day) == same["warnings"]
     assert block_warnings([{}, {}], ["F1"], day) == []  # a custom featurize reports nothing
+
+
+def _sleep_task(x: int) -> int:
+    import time
+
+    time.sleep(30)
+    return x
+
+
+def test_a_scheduler_lost_mid_run_is_one_line(tmp_path: Path) -> None:
+    """A walkthrough killed the `dask scheduler` of a `value --scheduler` run: exit 1 and a 200-line traceback
+    (FuturesCancelledError: scheduler-connection-lost). Now one line naming the scheduler and what to do."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from distributed import Client
+
+    from pipelines._dask_runner import DaskRunner
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    sfile = tmp_path / "scheduler.json"
+    sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+                              "0", "--dashboard-address", ":0", "--scheduler-file", str(sfile)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        for _ in range(300):
+            if sfile.exists() and sfile.stat().st_size:
+                break
+            time.sleep(0.1)
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sfile),
+                                   "--nworkers", "1", "--nthreads", "1", "--no-dashboard"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with Client(scheduler_file=str(sfile), timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+            threading.Timer(3.0, sched.send_signal, (signal.SIGKILL,)).start()
+            with pytest.raises(RunInputError, match=r"lost the connection to the scheduler at tcp://127\.0\.0\.1:\d+ "
+                                                    r"mid-run \(\w+\), with 0 of 2 block task\(s\) done; restart the "
+                                                    r"scheduler and its workers, then re-run \(the parts already"):
+                DaskRunner(client).map(_sleep_task, [1, 2], label="block", resumable=True)
+    finally:
+        for p in (worker, sched):
+            if p is not None:
+                p.kill()
+                p.wait(timeout=30)
