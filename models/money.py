@@ -39,6 +39,31 @@ MAX_MINOR = 10**15
 #: an exponent in a typed amount ("1e4", "2.5E+05"); NaN and Infinity are refused as not finite
 _EXPONENT = re.compile(r"\d[eE][+-]?\d")
 
+#: a point between thousands groups, as a European spreadsheet writes 48.000 or 1.250 (48000, 1250)
+_POINT_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+
+#: a plain decimal number as typed (commas and underscores removed); group 1: its written decimals
+_DECIMAL_TEXT = re.compile(r"[+-]?\d*\.(\d+)")
+
+
+def _written_decimals(text: str, digits: int, currency: str, value: object, where: str) -> None:
+    """Typed text holds at most ``digits`` written decimals, even zeros: ``48.000`` for INR is most likely 48000
+    with a point between thousands, not 48.00 (read as 1/1000 of the amount, silently). A currency without minor
+    units (JPY) may be written with up to two zero decimals (``48000.00``: a spreadsheet's number format)."""
+    m = _DECIMAL_TEXT.fullmatch(text)
+    if m is None:  # not a plain decimal number: left to Decimal's reading
+        return
+    decimals = m.group(1)
+    allowed = 2 if digits == 0 and not decimals.strip("0") else digits
+    if len(decimals) <= allowed:
+        return
+    found = f"found {len(decimals)}"
+    if _POINT_GROUPED.fullmatch(text):
+        found += f": a point between thousands? write {text.replace('.', '')}"
+    elif not decimals[digits:].strip("0"):  # 48000.000: the extra decimals are zeros
+        found += f": write {text.rstrip('0').rstrip('.')}"
+    raise MoneyError(where=where, value=value, expected=f"at most {digits} decimals for {currency} ({found})")
+
 
 def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     """Convert a major-unit amount (str, int, float, Decimal) to integer minor units exactly."""
@@ -55,6 +80,8 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
         # lakh/crore grouping (12,50,050.50) are digit grouping; anything else is refused, never guessed
         raise MoneyError(where=where, value=value, expected="a number with a point for decimals (a comma only "
                                                             "between digit groups, as in 1,250,000.50)")
+    if typed:
+        _written_decimals(text.replace(",", "").replace("_", ""), digits, currency, value, where)
     try:
         d = Decimal(text.replace(",", "").replace("_", ""))
     except (InvalidOperation, ValueError):
