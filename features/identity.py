@@ -77,6 +77,19 @@ def _norm(v: object) -> str:
     return "".join(ch for ch in s if ch.isalnum())
 
 
+def _is_word_char(ch: str) -> bool:
+    """A letter, a digit, or a combining mark (Unicode category M*: a Devanagari vowel sign, a decomposed accent)."""
+    return ch.isalnum() or unicodedata.category(ch).startswith("M")
+
+
+def _norm_words(v: object) -> str:
+    """``v`` as the hiding and id checks compare it: NFKC, case-folded, letters, digits and combining marks kept
+    (:func:`_norm` drops the marks — ``वेंटेडा`` became 3 letters, under :data:`_MIN_HIDDEN`, and was never searched
+    for); lengths are counted on this (letters and marks). Tokens keep :func:`_norm` (stores hold them)."""
+    s = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", str(v)).strip().casefold())
+    return "".join(ch for ch in s if _is_word_char(ch))
+
+
 def farmer_token(identifier: str, key: bytes) -> str:
     """``'F'`` + 20 hex digits of HMAC-SHA256(key, normalised identifier)."""
     return "F" + hmac.new(key, _norm(identifier).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
@@ -84,10 +97,13 @@ def farmer_token(identifier: str, key: bytes) -> str:
 
 def name_words(df: pd.DataFrame) -> frozenset[str]:
     """Each word (3+ characters, case-folded) of the farmers' names of ``df`` (as read, before :func:`tokenise`): a
-    surname typed into a crop column is not one of the table's identifiers, but is never quoted either."""
+    surname typed into a crop column is not one of the table's identifiers, but is never quoted either. Each word is
+    there as typed and composed and decomposed (NFC, NFD: ``Ménarda`` typed either way), for the callers that look a
+    case-folded cell up in it."""
     if "farmer_name" not in df.columns:
         return frozenset()
-    return frozenset(w.casefold() for v in df["farmer_name"].dropna() for w in str(v).split() if len(w) >= 3)
+    words = {w.casefold() for v in df["farmer_name"].dropna() for w in str(v).split() if len(w) >= 3}
+    return frozenset(words | {unicodedata.normalize(f, w) for w in words for f in ("NFC", "NFD")})
 
 
 def names_a_farmer(value: str, is_token: Callable[[str], bool]) -> bool:
@@ -217,26 +233,44 @@ HIDDEN = "<personal data>"
 _MIN_HIDDEN = 4  # identifiers shorter than this are not searched for (they would hide ordinary words)
 
 
-def _compact(text: str) -> tuple[str, list[int]]:
-    """``text`` casefolded with everything but letters and digits removed, and each kept character's position."""
-    keep = [(i, ch) for i, ch in enumerate(unicodedata.normalize("NFKC", text).casefold()) if ch.isalnum()]
-    return "".join(ch for _, ch in keep), [i for i, _ in keep]
+def _compact(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` as :func:`_norm_words` compares it, and for each kept character the start and end in ``text`` of the
+    character it comes from with its combining marks (normalised one such cluster at a time, so that a decomposed
+    ``é`` or a Devanagari syllable maps back onto ``text`` itself)."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and unicodedata.category(text[j]).startswith("M"):
+            j += 1
+        for ch in _norm_words(text[i:j]):
+            out.append(ch)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    return "".join(out), starts, ends
 
 
 def hide_identifiers(message: str, identifiers: set[str]) -> str:
     """``message`` with every whole-word occurrence of one of ``identifiers`` replaced by ``<personal data>``,
-    compared on letters and digits only, case-insensitively (so ``'Mibel Piquada'``, ``mibel_piquada``,
-    ``+91 00000 06079`` and ``91-00000-06079`` are all found)."""
-    norms = sorted({n for n in (_norm(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}, key=len, reverse=True)
+    compared on letters, digits and combining marks only (:func:`_norm_words`), case-insensitively (so ``'Mibel
+    Piquada'``, ``mibel_piquada``, ``+91 00000 06079`` and ``91-00000-06079`` are all found, and ``वेंटेडा`` or a
+    decomposed ``Ménarda``)."""
+    norms = sorted({n for n in (_norm_words(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}, key=len, reverse=True)
     if not norms or not message:
         return message
-    compact, pos = _compact(message)
+    compact, starts, ends = _compact(message)
     spans: list[tuple[int, int]] = []
     for n in norms:
         for m in re.finditer(re.escape(n), compact):
-            a, b = pos[m.start()], pos[m.end() - 1] + 1
+            if (m.start() > 0 and starts[m.start() - 1] == starts[m.start()]) or \
+                    (m.end() < len(compact) and starts[m.end()] == starts[m.end() - 1]):
+                continue  # begins or ends inside a character with its marks: part of another word
+            a, b = starts[m.start()], ends[m.end() - 1]
             a -= 1 if a > 0 and message[a - 1] == "+" else 0  # a phone's leading +
-            whole = (a == 0 or not message[a - 1].isalnum()) and (b == len(message) or not message[b].isalnum())
+            whole = (a == 0 or not _is_word_char(message[a - 1])) and (b == len(message) or not _is_word_char(message[b]))
             if whole and not any(x < b and a < y for x, y in spans):
                 spans.append((a, b))
     for a, b in sorted(spans, reverse=True):
@@ -305,14 +339,12 @@ def hide_quoted_words(message: str, words: Iterable[str]) -> str:
     whole word replaced by ``'<personal data>'``: a surname alone typed as a currency, an amount or a region was
     quoted (``found 'Lopira'``). Only quoted values: the message's own words ("farmer", "rice") may be someone's
     name too."""
-    ws = {w for w in words if len(_norm(w)) >= _MIN_HIDDEN}
-    if not ws or not message:
+    norm = {n for n in (_norm_words(w) for w in words) if len(n) >= _MIN_HIDDEN}
+    if not norm or not message:
         return message
 
-    norm = {_norm(w) for w in ws}
-
     def sub(m: re.Match[str]) -> str:  # words split at spaces and hyphens only: 'field_id' is no word "field"
-        words = {_norm(w) for w in re.split(r"[\s\-]+", m.group(2))}
+        words = {_norm_words(w) for w in re.split(r"[\s\-]+", m.group(2))}
         return m.group(0) if norm.isdisjoint(words) else m.group(1) + HIDDEN + m.group(1)
     return _QUOTED_TEXT.sub(sub, message)
 
@@ -358,7 +390,7 @@ def ids_naming_farmers(ids: Iterable[object], identifiers: set[str],
     no leak — ``RICE-12``, ``North-Field-3`` are ordinary ids when some farmer is called Rice or North (a review
     found such files refused). A Book has no names: a run checks its ids against the applications' too
     (:func:`underwriting.applications.applicant_identifiers`)."""
-    known = {n for n in (_norm(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}
+    known = {n for n in (_norm_words(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}
     out = []
     for i, v in enumerate(ids):
         if v is None or (isinstance(v, float) and pd.isna(v)):
@@ -370,18 +402,21 @@ def ids_naming_farmers(ids: Iterable[object], identifiers: set[str],
 
 
 def row_name_words(df: pd.DataFrame) -> list[frozenset[str]]:
-    """Each row's farmer's name words (4+ characters, normalised as :func:`_norm`), for :func:`ids_naming_farmers`."""
+    """Each row's farmer's name words (4+ letters and marks, normalised as :func:`_norm_words`), for
+    :func:`ids_naming_farmers`."""
     if "farmer_name" not in df.columns:
         return [frozenset()] * len(df)
     return [frozenset() if n is None or (isinstance(n, float) and pd.isna(n)) else
-            frozenset(w for w in (_norm(x) for x in str(n).split()) if len(w) >= _MIN_HIDDEN) for n in df["farmer_name"]]
+            frozenset(w for w in (_norm_words(x) for x in str(n).split()) if len(w) >= _MIN_HIDDEN) for n in df["farmer_name"]]
 
 
 def _word_runs(text: str) -> set[str]:
-    """Each run of consecutive words of ``text`` (split where a character is neither a letter nor a digit), joined
-    and normalised as :func:`_norm` does: what :func:`hide_identifiers` finds in it as a whole word, by set lookup
-    (an id is a few words; the table has thousands of ids and identifiers — one search per pair cost minutes)."""
-    words = "".join(ch if ch.isalnum() else " " for ch in unicodedata.normalize("NFKC", text).casefold()).split()
+    """Each run of consecutive words of ``text`` (split where a character is neither a letter, a digit nor a
+    combining mark), joined and normalised as :func:`_norm_words` does: what :func:`hide_identifiers` finds in it as a
+    whole word, by set lookup (an id is a few words; the table has thousands of ids and identifiers — one search per
+    pair cost minutes)."""
+    s = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    words = "".join(ch if _is_word_char(ch) else " " for ch in s).split()
     return {"".join(words[a:b]) for a in range(len(words)) for b in range(a + 1, len(words) + 1)}
 
 
