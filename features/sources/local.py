@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -50,6 +52,7 @@ INDEX_COLUMNS = ("date", "tile_id", "path", "bands", "scale", "offset", "nodata"
 SCL_CLEAR = (4, 5, 6, 7)
 #: bands that are a cloud mask: an index without a ``cloud_mask`` column may not list them (they would be ignored)
 MASK_BANDS = ("SCL",)
+LOG = logging.getLogger(__name__)
 #: columns of a per-tile statistics table (before tiles are combined)
 TILE_COLUMNS = ("field_id", "date", "tile_id", "variable", "n_pixels", *STATS, "clear_px")
 
@@ -156,7 +159,51 @@ def read_index(path: str | Path) -> list[Scene]:
         raise ImageryError(source=idx.name, problem="a file is listed twice (each line is one acquisition, its date "
                            "and tile; the same pixels under two dates would count as two observations)",
                            offenders=twice)
+    _warn_unindexed(idx, set(listed))
     return sorted(scenes, key=lambda s: (s.date, s.tile_id, str(s.path)))
+
+
+#: the raster files of a scene folder that no index row names, by folder, already said (a run reads its index at
+#: every checkpoint: said once)
+_UNINDEXED_SAID: set[tuple[str, tuple[str, ...]]] = set()
+_RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+def unindexed_files(idx: Path, listed: set[str]) -> list[str]:
+    """The GeoTIFFs under the folder of the scene index ``idx`` that no row of it names (``listed``: the rows'
+    resolved paths), as paths relative to the folder, sorted — a directory listing, no file opened. Hidden files and
+    folders are not looked at, nor a Sentinel Hub fetch's folder (``sentinelhub.json``: a run's working folder
+    indexes that run's window only)."""
+    folder = idx.parent
+    if (folder / "sentinelhub.json").exists():
+        return []
+    out: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if f.startswith(".") or not f.lower().endswith(_RASTER_SUFFIXES):
+                continue
+            path = Path(root) / f
+            if str(path.resolve()) not in listed:
+                out.append(path.relative_to(folder).as_posix())
+    return out
+
+
+def _warn_unindexed(idx: Path, listed: set[str]) -> None:
+    """One warning line (once per folder and set of files) naming how many raster files of the scene folder no index
+    row names and the first few: they are not read (an acquisition left out of ``index.csv`` changed decisions
+    without a word; a row naming no file is refused)."""
+    missing = unindexed_files(idx, listed)
+    if not missing:
+        return
+    key = (str(idx.resolve()), tuple(missing))
+    if key in _UNINDEXED_SAID:
+        return
+    _UNINDEXED_SAID.add(key)
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    LOG.warning("%s: %d GeoTIFF file(s) in the scene folder are named by no row of index.csv and are not read: %s "
+                "(index.csv has one row per file: add their rows, or move them out of the folder)",
+                idx, len(missing), shown)
 
 
 #: Sentinel-2 L2A digital numbers are reflectance × 10,000; from processing baseline 04.00 (25 January 2022) they
