@@ -48,8 +48,10 @@ BOOK_MONEY = ("limit", "drawn", "outstanding")
 
 
 def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame:
-    """Read a CSV (all columns as text) or Parquet table; empty or unreadable files are one-line errors, and so is a
-    table with a header but no rows unless ``allow_no_rows`` (a Book with no active line)."""
+    """Read a CSV (all columns as text) or Parquet table; empty or unreadable files are one-line errors (a CSV not in
+    UTF-8: the line of its first other byte), and so is a table with a header but no rows unless ``allow_no_rows`` (a
+    Book with no active line). A CSV's last rows with every cell empty (a spreadsheet's formatted rows below the
+    table) are dropped: the others keep their line numbers."""
     p = Path(path)
     if not p.exists():
         raise ApplicationsError(source=str(p), problem="a link to nothing (its target is missing, or it links back "
@@ -71,8 +73,12 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
     except UserInputError:
         raise
     except Exception as e:  # pandas raises many kinds for malformed files
+        if isinstance(e, UnicodeDecodeError) and ext == ".csv":
+            raise _not_utf8(p) from None
         reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ApplicationsError(source=p.name, problem=f"cannot be read ({reason})") from None
+    if ext == ".csv":
+        df = _without_trailing_empty_rows(df)
     if len(df) == 0 and not allow_no_rows:
         raise ApplicationsError(source=p.name, problem="no rows")
     df.columns = [str(c).strip() for c in df.columns]
@@ -82,6 +88,33 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
                 raise ApplicationsError(source=p.name, problem=f"the columns are separated by {name} (expected a "
                                         "comma-separated CSV: save it with commas, and '.' as the decimal mark)")
     return df
+
+
+def _without_trailing_empty_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its last rows whose every cell is empty or blanks (``,,,,`` lines: the formatted but empty rows
+    Excel saves below a table, refused as missing identifiers). Only at the end: a row dropped between others would
+    shift the line numbers the messages give for the rows after it; a row with one cell filled is kept (and checked)."""
+    def blank(v: object) -> bool:
+        return v is None or (isinstance(v, float) and pd.isna(v)) or (isinstance(v, str) and not v.strip())
+
+    n = len(df)
+    while n and all(blank(v) for v in df.iloc[n - 1].tolist()):
+        n -= 1
+    return df if n == len(df) else df.iloc[:n].copy()
+
+
+def _not_utf8(p: Path) -> ApplicationsError:
+    """A CSV with a byte that is not UTF-8 (saved as Windows-1252 or Latin-1, "CSV (comma delimited)" in Excel): the
+    line holding the first one, never its text (it could be a farmer's name)."""
+    data = p.read_bytes()
+    try:
+        data.decode("utf-8")
+        line = None
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+    where = f": line {line} holds a character in another encoding" if line is not None else ""
+    return ApplicationsError(source=p.name, problem=f"is not UTF-8 text{where} (a Windows-1252 or Latin-1 file?): "
+                             "save it as 'CSV UTF-8 (comma delimited)'")
 
 
 #: byte-order marks of the text encodings a spreadsheet may save a "CSV" in, other than UTF-8's (read as UTF-8)
