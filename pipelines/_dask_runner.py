@@ -274,7 +274,8 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                               dashboard_address=":0", silence_logs=logging.CRITICAL, local_directory=local_directory)
+                               dashboard_address=":0", silence_logs=logging.CRITICAL, local_directory=local_directory,
+                               preload=["pipelines._dask_worker_signals"])  # Ctrl-C for the command only
     except (RuntimeError, TimeoutError, OSError) as e:  # a traceback (a host whose loopback ports are blocked)
         reason = " ".join(str(e).split())[:200] or type(e).__name__
         raise RunInputError(what="dask runner", problem=(

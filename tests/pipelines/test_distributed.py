@@ -1246,3 +1246,18 @@ def test_a_scheduler_lost_mid_run_is_one_line(tmp_path: Path) -> None:
             if p is not None:
                 p.kill()
                 p.wait(timeout=30)
+
+
+def _sigint_ignored(_: int) -> bool:
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_the_local_clusters_workers_leave_ctrl_c_to_the_command() -> None:
+    """A walkthrough: Ctrl-C of `value --workers 2` printed each worker's KeyboardInterrupt traceback (35–67 lines)
+    before the command's one line; the workers ignore SIGINT (the command closes the cluster)."""
+    from pipelines._dask_runner import dask_runner
+
+    with dask_runner(workers=1) as runner:
+        assert runner.map(_sigint_ignored, [1]) == [True]
