@@ -38,6 +38,7 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
     """The yield history table at ``path`` (CSV): the four :data:`HISTORY_COLUMNS` (others ignored), yields as float
     (empty: not reported), seasons as text; a missing file or column, a season that is no year, a negative or
     non-numeric yield or an unknown crop is a :class:`UserInputError` naming it."""
+    from features._table_text import not_utf8_problem, without_trailing_empty_rows
     from features.fields import check_known_crops, normalise_crop
 
     p = Path(path)
@@ -45,8 +46,11 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
         raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         raise UserInputError(f"{p}: yield history file not found") from None
+    except UnicodeDecodeError:  # Excel's plain "CSV" (Windows-1252): the line, never the text (read_table's message)
+        raise UserInputError(f"{p.name}: yield history {not_utf8_problem(p)}") from None
     except (OSError, ValueError, pd.errors.ParserError) as e:
         raise UserInputError(f"{p}: yield history cannot be read ({str(e).splitlines()[0][:100]})") from None
+    raw = without_trailing_empty_rows(raw)  # a spreadsheet's formatted empty rows below the table
     if raw.empty:
         raise UserInputError(f"{p}: yield history has no rows")
     missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]

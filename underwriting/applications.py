@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features._table_text import not_utf8_problem, without_trailing_empty_rows
 from features.contracts import check_season
 from features.errors import (
     ContractError,
@@ -78,7 +79,7 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
         reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ApplicationsError(source=p.name, problem=f"cannot be read ({reason})") from None
     if ext == ".csv":
-        df = _without_trailing_empty_rows(df)
+        df = without_trailing_empty_rows(df)
     if len(df) == 0 and not allow_no_rows:
         raise ApplicationsError(source=p.name, problem="no rows")
     df.columns = [str(c).strip() for c in df.columns]
@@ -90,31 +91,9 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
     return df
 
 
-def _without_trailing_empty_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` without its last rows whose every cell is empty or blanks (``,,,,`` lines: the formatted but empty rows
-    Excel saves below a table, refused as missing identifiers). Only at the end: a row dropped between others would
-    shift the line numbers the messages give for the rows after it; a row with one cell filled is kept (and checked)."""
-    def blank(v: object) -> bool:
-        return v is None or (isinstance(v, float) and pd.isna(v)) or (isinstance(v, str) and not v.strip())
-
-    n = len(df)
-    while n and all(blank(v) for v in df.iloc[n - 1].tolist()):
-        n -= 1
-    return df if n == len(df) else df.iloc[:n].copy()
-
-
 def _not_utf8(p: Path) -> ApplicationsError:
-    """A CSV with a byte that is not UTF-8 (saved as Windows-1252 or Latin-1, "CSV (comma delimited)" in Excel): the
-    line holding the first one, never its text (it could be a farmer's name)."""
-    data = p.read_bytes()
-    try:
-        data.decode("utf-8")
-        line = None
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-    where = f": line {line} holds a character in another encoding" if line is not None else ""
-    return ApplicationsError(source=p.name, problem=f"is not UTF-8 text{where} (a Windows-1252 or Latin-1 file?): "
-                             "save it as 'CSV UTF-8 (comma delimited)'")
+    """A CSV with a byte that is not UTF-8 (:func:`features._table_text.not_utf8_problem`)."""
+    return ApplicationsError(source=p.name, problem=not_utf8_problem(p))
 
 
 #: byte-order marks of the text encodings a spreadsheet may save a "CSV" in, other than UTF-8's (read as UTF-8)

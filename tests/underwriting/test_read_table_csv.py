@@ -71,3 +71,18 @@ def test_a_csv_in_another_encoding_says_its_line_and_how_to_save_it(tmp_path: Pa
     assert msg == (f"apps.csv: is not UTF-8 text: line {line} holds a character in another encoding (a Windows-1252 "
                    "or Latin-1 file?): save it as 'CSV UTF-8 (comma delimited)'")
     assert "\n" not in msg
+
+
+def test_the_yield_history_reads_as_the_tables_do(tmp_path: Path) -> None:
+    """The farm records' yield history has its own reader: Excel's trailing `,,,` rows were refused as seasons that
+    are no year, and a Windows-1252 file quoted the codec's error; now as the applications' tables."""
+    from features._yield_history import read_yield_history
+
+    h = tmp_path / "history.csv"
+    h.write_bytes(b"field_id,season,declared_crop,reported_yield_t_ha\r\nF1,2008,rice,3.1\r\nF2,2008,maize,2.0\r\n"
+                  b",,,\r\n , ,,\r\n")
+    assert list(read_yield_history(h)["field_id"]) == ["F1", "F2"]
+    h.write_bytes(b"field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,rice,3.1\nF\xe92,2008,maize,2.0\n")
+    with pytest.raises(UserInputError, match=r"^history.csv: yield history is not UTF-8 text: line 3 holds a "
+                                             r"character in another encoding .*save it as 'CSV UTF-8"):
+        read_yield_history(h)
