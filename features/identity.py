@@ -102,7 +102,7 @@ def name_words(df: pd.DataFrame) -> frozenset[str]:
     case-folded cell up in it."""
     if "farmer_name" not in df.columns:
         return frozenset()
-    words = {w.casefold() for v in df["farmer_name"].dropna() for w in str(v).split() if len(w) >= 3}
+    words = {w.casefold() for v in df["farmer_name"].dropna() for w in str(v).split() if _long_enough(w, 3)}
     return frozenset(words | {unicodedata.normalize(f, w) for w in words for f in ("NFC", "NFD")})
 
 
@@ -233,6 +233,13 @@ HIDDEN = "<personal data>"
 _MIN_HIDDEN = 4  # identifiers shorter than this are not searched for (they would hide ordinary words)
 
 
+def _long_enough(n: str, least: int = _MIN_HIDDEN) -> bool:
+    """``n`` (normalised) long enough to be searched for: its length with a wide character (Han, Hangul, kana) counted
+    twice — a whole Chinese or Korean name is 2–3 of them, one syllable each (a review found `L-王小明` kept in the
+    records and `'王小明'` quoted: under 4 characters, never searched)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in n) >= least
+
+
 def _compact(text: str) -> tuple[str, list[int], list[int]]:
     """``text`` as :func:`_norm_words` compares it, and for each kept character the start and end in ``text`` of the
     character it comes from with its combining marks (normalised one such cluster at a time, so that a decomposed
@@ -258,7 +265,7 @@ def hide_identifiers(message: str, identifiers: set[str]) -> str:
     compared on letters, digits and combining marks only (:func:`_norm_words`), case-insensitively (so ``'Mibel
     Piquada'``, ``mibel_piquada``, ``+91 00000 06079`` and ``91-00000-06079`` are all found, and ``वेंटेडा`` or a
     decomposed ``Ménarda``)."""
-    norms = sorted({n for n in (_norm_words(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}, key=len, reverse=True)
+    norms = sorted({n for n in (_norm_words(v) for v in identifiers) if _long_enough(n)}, key=len, reverse=True)
     if not norms or not message:
         return message
     compact, starts, ends = _compact(message)
@@ -312,14 +319,16 @@ _CC_1 = frozenset("17")
 _CC_2 = frozenset(("20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48",
                    "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81",
                    "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"))
-_MIN_NATIONAL = 7  # digits of a national number searched for on its own (shorter ones would hide ordinary ids)
+#: digits of a national number searched for on its own: shorter ones (7- and 8-digit plans) match other farmers'
+#: numeric parcel and line ids (a review: `+354 555 1234` refused another farmer's field `5551234`)
+_MIN_NATIONAL = 9
 
 
 def phone_forms(phone: str) -> set[str]:
     """The national forms of a phone number written in international form (``+91-98765-43210``, ``0091 …``): its
     number without the country code (``9876543210``) and with the trunk prefix (``09876543210``) — how the same
     phone is written at home, in an id or a message. The country code is the ITU-T prefix of the digits. A number
-    not in international form, or with a national part under 7 digits, gives nothing."""
+    not in international form, or with a national part under 9 digits, gives nothing."""
     s = unicodedata.normalize("NFKC", phone).strip()
     digits = "".join(ch for ch in s if ch.isdigit())
     if s.startswith("00"):
@@ -339,7 +348,7 @@ def hide_quoted_words(message: str, words: Iterable[str]) -> str:
     whole word replaced by ``'<personal data>'``: a surname alone typed as a currency, an amount or a region was
     quoted (``found 'Lopira'``). Only quoted values: the message's own words ("farmer", "rice") may be someone's
     name too."""
-    norm = {n for n in (_norm_words(w) for w in words) if len(n) >= _MIN_HIDDEN}
+    norm = {n for n in (_norm_words(w) for w in words) if _long_enough(n)}
     if not norm or not message:
         return message
 
@@ -373,7 +382,7 @@ def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
     if column in ID_COLUMNS:  # an id holding one as a word, or a word of its own farmer's name (ids_naming_farmers)
         return ids_naming_farmers(df[column], table_identifiers(df), row_name_words(df))
     known = {n for c in IDENTIFIER_COLUMNS if c in df.columns for n in (_norm(v) for v in df[c].dropna())
-             if len(n) >= _MIN_HIDDEN}
+             if _long_enough(n)}
     return [i for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []
 
 
@@ -390,7 +399,7 @@ def ids_naming_farmers(ids: Iterable[object], identifiers: set[str],
     no leak — ``RICE-12``, ``North-Field-3`` are ordinary ids when some farmer is called Rice or North (a review
     found such files refused). A Book has no names: a run checks its ids against the applications' too
     (:func:`underwriting.applications.applicant_identifiers`)."""
-    known = {n for n in (_norm_words(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}
+    known = {n for n in (_norm_words(v) for v in identifiers) if _long_enough(n)}
     out = []
     for i, v in enumerate(ids):
         if v is None or (isinstance(v, float) and pd.isna(v)):
@@ -407,7 +416,7 @@ def row_name_words(df: pd.DataFrame) -> list[frozenset[str]]:
     if "farmer_name" not in df.columns:
         return [frozenset()] * len(df)
     return [frozenset() if n is None or (isinstance(n, float) and pd.isna(n)) else
-            frozenset(w for w in (_norm_words(x) for x in str(n).split()) if len(w) >= _MIN_HIDDEN) for n in df["farmer_name"]]
+            frozenset(w for w in (_norm_words(x) for x in str(n).split()) if _long_enough(w)) for n in df["farmer_name"]]
 
 
 def _word_runs(text: str) -> set[str]:

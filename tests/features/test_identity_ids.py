@@ -48,7 +48,17 @@ def test_a_phone_written_as_at_home_is_the_same_phone() -> None:
     assert phone_forms("+1 (402) 555-0147") == {"4025550147", "04025550147"}
     assert phone_forms("+880 1712 345678") == {"1712345678", "01712345678"}  # a three-digit code
     assert phone_forms("98765 43210") == set() and phone_forms("+91 12345") == set()  # not international; too short
+    assert phone_forms("+354 555 1234") == set()  # a 7-digit plan: its number alone is an ordinary parcel id too
     df = pd.DataFrame({"field_id": ["F-9876543210", "098765-43210", "F-98765", "F0001"],
                        "farmer_name": ["Ana Lima"] * 4, "national_id": ["1"] * 4, "phone": ["+91 98765 43210"] * 4})
     assert rows_holding_identifiers(df, "field_id") == [0, 1]
     assert "9876543210" not in hide_identifiers("found 'F 98765 43210' at row 2", table_identifiers(df))
+
+
+def test_a_chinese_or_korean_name_is_long_enough_to_be_searched() -> None:
+    """A review: `L-王小明` (the farmer's whole name, three Han characters) was kept as a Book line id and `'王小明'`
+    quoted — under 4 characters, never searched; a wide character counts twice."""
+    whole = {"王小明", "김민"}
+    assert ids_naming_farmers(["L-王小明", "L-김민-2", "L2009-00001"], whole) == [0, 1]
+    assert "王小明" not in hide_quoted_words("currency of A1: found '王小明'", {"王小明"})
+    assert "王小明" not in hide_identifiers("found '王小明' at row 2", whole)
