@@ -47,21 +47,21 @@ _DECIMAL_TEXT = re.compile(r"[+-]?\d*\.(\d+)")
 
 
 def _written_decimals(text: str, digits: int, currency: str, value: object, where: str) -> None:
-    """Typed text holds at most ``digits`` written decimals, even zeros: ``48.000`` for INR is most likely 48000
-    with a point between thousands, not 48.00 (read as 1/1000 of the amount, silently). A currency without minor
-    units (JPY) may be written with up to two zero decimals (``48000.00``: a spreadsheet's number format)."""
+    """Typed text with more written decimals than ``digits`` is refused when they are not all zeros, and when it has
+    the shape of thousands grouped with points (``48.000``, ``480.000``: for INR most likely 48000 with a point
+    between thousands, not 48.00 — read as 1/1000 of the amount, silently), even zeros. Extra zeros otherwise are the
+    same amount (``48000.000``, JPY ``48000.00``: a database's or a spreadsheet's number format)."""
     m = _DECIMAL_TEXT.fullmatch(text)
     if m is None:  # not a plain decimal number: left to Decimal's reading
         return
     decimals = m.group(1)
-    allowed = 2 if digits == 0 and not decimals.strip("0") else digits
-    if len(decimals) <= allowed:
+    if len(decimals) <= digits:
         return
     found = f"found {len(decimals)}"
     if _POINT_GROUPED.fullmatch(text):
         found += f": a point between thousands? write {text.replace('.', '')}"
-    elif not decimals[digits:].strip("0"):  # 48000.000: the extra decimals are zeros
-        found += f": write {text.rstrip('0').rstrip('.')}"
+    elif not decimals[digits:].strip("0"):  # 48000.000, JPY 48000.00: zeros beyond the currency's — the same amount
+        return  # (a database's DECIMAL(…, 3) or a spreadsheet's number format; a review found them refused)
     raise MoneyError(where=where, value=value, expected=f"at most {digits} decimals for {currency} ({found})")
 
 

@@ -14,13 +14,9 @@ from underwriting.applications import read_applications, read_book
 
 @pytest.mark.parametrize(("value", "currency", "match"), [
     ("48.000", "INR", r"at most 2 decimals for INR \(found 3: a point between thousands\? write 48000\)"),
-    ("48000.000", "INR", r"at most 2 decimals for INR \(found 3: write 48000\)"),
     ("1.250.000", "INR", r"expected a number"),  # several points: not a number (as before)
     ("-41.000", "EUR", r"found 3: a point between thousands\? write -41000"),
-    ("1,250.000", "USD", r"at most 2 decimals for USD \(found 3: write 1250\)"),
-    ("48000.500", "INR", r"found 3: write 48000\.5\)"),
     ("1.0055", "USD", r"at most 2 decimals for USD \(found 4\)"),
-    ("48000.000", "JPY", r"at most 0 decimals for JPY \(found 3: write 48000\)"),
     ("48.000", "JPY", r"at most 0 decimals for JPY \(found 3: a point between thousands\? write 48000\)"),
     ("48000.50", "JPY", r"at most 0 decimals for JPY \(found 2\)"),
 ])
@@ -35,6 +31,10 @@ def test_typed_text_with_more_written_decimals_than_the_currency_has_is_refused(
 @pytest.mark.parametrize(("value", "currency", "expected"), [
     ("48000.00", "INR", 4_800_000), ("48000.5", "INR", 4_800_050), ("48000", "INR", 4_800_000),
     ("48000.00", "JPY", 48_000), ("48000.0", "JPY", 48_000), ("48000.", "JPY", 48_000), ("1,250.00", "USD", 125_000),
+    # zeros beyond the currency's, not shaped as thousands grouped with points: the same amount (a database's
+    # DECIMAL(…, 3) export; a review found them refused)
+    ("48000.000", "INR", 4_800_000), ("1,250.000", "USD", 125_000), ("48000.500", "INR", 4_800_050),
+    ("48000.000", "JPY", 48_000), ("4800.0000", "USD", 480_000),
 ])
 def test_written_decimals_within_the_currencys_are_read(value: str, currency: str, expected: int) -> None:
     """A zero-decimal currency written with up to two zero decimals (a spreadsheet's number format) stays read."""
