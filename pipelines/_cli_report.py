@@ -83,6 +83,11 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     if outputs is not None:
         check_outputs(outputs(s, f))
     bk = _read_book(book, day)  # a bad Book: one line, before the rejects file, the registry or the store
+    if bk is not None and book is not None:  # a line whose farmer the fields write otherwise: alerts naming no line
+        from pipelines._id_spelling import refuse_ids_written_otherwise
+
+        refuse_ids_written_otherwise(season=s, fields=f, book=bk, fields_source=Path(fields).name,
+                                     book_source=Path(book).name)
     if rejects is not None:  # the rows set aside, written once the outputs are known writable
         write_rejects(read.set_aside, rejects)
     for w in read.notes():  # fields rejected when reading were left off the page unsaid

@@ -366,9 +366,13 @@ def _monitor(season: str | None, as_of: str, county: Path | None, fields: Path |
         s = season_of(season, c.seasons, c.current_season, f"county {county}")
         f = c.fields()
         check_day(f, s, day)
+        from pipelines._id_spelling import refuse_ids_written_otherwise
+
+        cb = c.book()  # a line whose farmer the fields write otherwise would raise alerts naming no line (a review)
+        refuse_ids_written_otherwise(season=s, fields=f, book=cb, fields_source="fields.gpkg", book_source="book.csv")
         model = _crop_model(crop_model, day)
         al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series",
-                                    book=_with_decided(c.book(), store, s, day), crop_model=model)
+                                    book=_with_decided(cb, store, s, day), crop_model=model)
     else:
         from features.fields import read_fields_rejecting
         from pipelines.monitor import ALERT_FIELDS_NEED

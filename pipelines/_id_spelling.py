@@ -33,10 +33,13 @@ def refuse_ids_written_otherwise(*, season: str, applications: pd.DataFrame | No
                                  fields: pd.DataFrame | None = None, book: pd.DataFrame | None = None,
                                  applications_source: str = "applications", fields_source: str = "fields file",
                                  book_source: str = "Book") -> None:
-    """Refuse (one line naming application or line ids, never an identifier) when an application of ``season``
-    has no field but is the farmer of one written otherwise, when a Book line's farmer is no applicant but is one
-    written otherwise (without ``applications``: no farmer of the fields), or when the Book's tokens come from
-    another identifier column than the applications' (the fields') and no line matches."""
+    """Refuse (one line naming application, field or line ids, never an identifier) when, in ``season``, an
+    application has no field but is the farmer of one written otherwise, a field's farmer is no applicant but is one
+    written otherwise (an applicant decided on part of their land), a Book line's farmer is no applicant but is one
+    written otherwise (without ``applications``: no farmer of the fields), or the Book's tokens come from another
+    identifier column than the applications' (the fields') and no line matches. The Book's lines of ``season`` only
+    when it has a ``season`` column, against the season's applications: a matured line of an earlier season, or an
+    application of another, written before a bank's migration, blocks no run (a review)."""
     from features._loose_ids import written_otherwise
     from features.identity import TOKEN_BASIS_ATTR
 
@@ -48,11 +51,18 @@ def refuse_ids_written_otherwise(*, season: str, applications: pd.DataFrame | No
                 f"{applications_source}: {len(bad)} farmer(s) of season {season}'s applications have no field in "
                 f"{fields_source} but are farmers of it once leading zeros or a phone's country code are ignored "
                 f"(applications {_named(apps, bad, 'application_id')}): {_HINT}")
-    bk = _tokens(book, None)
+        bad = written_otherwise(flds["farmer_token"].astype(str), apps["farmer_token"].astype(str))
+        if bad:
+            raise UserInputError(
+                f"{fields_source}: {len(bad)} farmer(s) of season {season}'s fields are no applicant of "
+                f"{applications_source} but are applicants once leading zeros or a phone's country code are ignored "
+                f"(fields {_named(flds, bad, 'field_id')}; the applicant would be decided on part of their land): "
+                f"{_HINT}")
+    bk = _tokens(book, season)
     if bk is None:
         return
-    other, other_source = (applications, applications_source) if applications is not None else (fields, fields_source)
-    if other is None or "farmer_token" not in other.columns or len(other) == 0:
+    other, other_source = (apps, applications_source) if applications is not None else (flds, fields_source)
+    if other is None or len(other) == 0:
         return
     theirs = set(other["farmer_token"].astype(str))
     mine = bk["farmer_token"].astype(str)
@@ -63,6 +73,7 @@ def refuse_ids_written_otherwise(*, season: str, applications: pd.DataFrame | No
                              "both files the same identifier column (national_id preferred)")
     bad = written_otherwise(mine, theirs)
     if bad:
-        raise UserInputError(f"{book_source}: {len(bad)} farmer(s) of the Book are no farmer of {other_source} but "
+        raise UserInputError(f"{book_source}: {len(bad)} farmer(s) of the Book's season {season} are no farmer of "
+                             f"{other_source}'s season {season} but "
                              f"are farmers of it once leading zeros or a phone's country code are ignored (lines "
                              f"{_named(bk, bad, 'line_id')}): {_HINT}")

@@ -241,6 +241,11 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
 
         check_as_of_in_season(c.fields(), season, as_of)
         check_as_of_in_window(c.fields(), season, as_of)
+    from pipelines._id_spelling import refuse_ids_written_otherwise
+
+    # a Book line whose farmer the fields write otherwise: its alerts would name no line (a review), before any scene
+    refuse_ids_written_otherwise(season=season, fields=c.fields(), book=c.book(), fields_source="fields.gpkg",
+                                 book_source="book.csv")
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),

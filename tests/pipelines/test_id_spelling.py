@@ -46,8 +46,8 @@ def test_a_book_written_otherwise_or_on_another_identifier_column_is_refused() -
     apps = _apps(["0000 0271 8677", "0000 0436 1748"])
     book = tokenise(pd.DataFrame({"line_id": ["L1", "L2", "L3"], "national_id": ["2718677", "0000 0436 1748", "77"]}),
                     source="book.csv")
-    with pytest.raises(UserInputError, match=r"^book.csv: 1 farmer\(s\) of the Book are no farmer of apps.csv .*"
-                                             r"\(lines L1\)"):
+    with pytest.raises(UserInputError, match=r"^book.csv: 1 farmer\(s\) of the Book's season 2009 are no farmer of "
+                                             r"apps.csv's season 2009 .*\(lines L1\)"):
         refuse_ids_written_otherwise(season=SEASON, applications=apps, book=book, applications_source="apps.csv",
                                      book_source="book.csv")
     by_phone = _apps(["+91-00000-18677"], "phone")
@@ -56,7 +56,7 @@ def test_a_book_written_otherwise_or_on_another_identifier_column_is_refused() -
         refuse_ids_written_otherwise(season=SEASON, applications=by_phone, book=book, applications_source="apps.csv",
                                      book_source="book.csv")
     # monitor: the Book against the fields
-    with pytest.raises(UserInputError, match=r"no farmer of f.gpkg .*\(lines L1\)"):
+    with pytest.raises(UserInputError, match=r"no farmer of f.gpkg's season 2009 .*\(lines L1\)"):
         refuse_ids_written_otherwise(season=SEASON, fields=apps, book=book, fields_source="f.gpkg",
                                      book_source="book.csv")
 
@@ -85,9 +85,49 @@ def test_reunderwrite_and_monitor_refuse_a_book_whose_ids_are_padded_with_zeros(
     path = tmp_path / "bk.csv"
     book.to_csv(path, index=False)
     rec = county / "records"
-    with pytest.raises(UserInputError, match=r"^bk.csv: \d+ farmer\(s\) of the Book are no farmer of applications.csv"):
+    with pytest.raises(UserInputError, match=r"^bk.csv: \d+ farmer\(s\) of the Book's season 2009 are no farmer of "
+                                             r"applications.csv's season 2009"):
         read_files_inputs(rec / "fields.gpkg", str(county / "scenes"), path, rec / "applications.csv", SEASON,
                           date(2009, 10, 25))
     r = _invoke(["monitor", "--as-of", "2009-10-25", "--fields", str(rec / "fields.gpkg"), "--imagery",
                  str(county / "scenes"), "--book", str(path), "--crop-model", "none"])
-    _user_error(r, "bk.csv: ", "of the Book are no farmer of fields.gpkg")
+    _user_error(r, "bk.csv: ", "of the Book's season 2009 are no farmer of fields.gpkg's season 2009")
+
+
+def test_part_of_an_applicants_fields_written_otherwise_is_refused() -> None:
+    """A review: two of a farmer's five fields written without the ID's zeros — the farmer was decided on the other
+    three (REFER → DECLINE), exit 0."""
+    apps = _apps(["0000 0271 8677"])
+    fields = tokenise(pd.DataFrame({"field_id": ["F1", "F2", "F3"], "national_id": ["0000 0271 8677", "2718677",
+                                                                                    "0000 0271 8677"],
+                                    "season": [SEASON] * 3}), source="f.gpkg")
+    with pytest.raises(UserInputError, match=r"^f.gpkg: 1 farmer\(s\) of season 2009's fields are no applicant of "
+                                             r"apps.csv .*\(fields F2; the applicant would be decided on part of"):
+        refuse_ids_written_otherwise(season=SEASON, applications=apps, fields=fields, applications_source="apps.csv",
+                                     fields_source="f.gpkg")
+
+
+def test_an_earlier_seasons_line_or_application_written_otherwise_blocks_nothing() -> None:
+    """A review: a matured 2007 Book line, or a 2008 application, written before a bank's migration (without the
+    ID's zeros) refused every run of 2009."""
+    apps = tokenise(pd.DataFrame({"application_id": ["A1", "A0"], "national_id": ["0000 0271 8677", "9629892"],
+                                  "season": [SEASON, "2008"]}), source="apps.csv")
+    book = tokenise(pd.DataFrame({"line_id": ["L1", "L2007", "L29"],
+                                  "national_id": ["0000 0271 8677", "2718677", "0000 0962 9892"],
+                                  "season": [SEASON, "2007", SEASON]}), source="book.csv")
+    refuse_ids_written_otherwise(season=SEASON, applications=apps, fields=_apps(["0000 0271 8677"]), book=book)
+
+
+def test_monitor_and_report_of_a_county_refuse_its_book_written_otherwise(county: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A review: the county forms of `monitor` and `report portfolio` (and the files form of the report) raised
+    alerts naming no line, exit 0, where `monitor --fields --book` refused."""
+    book = pd.read_csv(county / "records" / "book.csv", dtype=str, keep_default_na=False)
+    book["national_id"] = "00" + book["national_id"].str.replace(" ", "")
+    book.to_csv(county / "records" / "book.csv", index=False)
+    r = _invoke(["monitor", "--as-of", "2009-10-25", "--county", str(county), "--crop-model", "none"])
+    _user_error(r, "book.csv: ", "of the Book's season 2009 are no farmer of fields.gpkg's season 2009")
+    out = tmp_path / "rep"
+    r = _invoke(["report", "portfolio", "--county", str(county), "--as-of", "2009-10-25", "--store",
+                 f"sqlite:///{tmp_path / 'none.db'}", "--out", str(out)])
+    _user_error(r, "book.csv: ", "of the Book's season 2009 are no farmer of fields.gpkg's season 2009")
+    assert not out.exists() or not any(out.iterdir())
