@@ -29,6 +29,10 @@ def not_utf8_problem(p: Path) -> str:
     """The problem of a CSV with a byte that is not UTF-8: the line holding the first one, never its text (it could
     be a farmer's name), and how to save the file."""
     data = p.read_bytes()
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+                      (b"\xfe\xff", "UTF-16")):  # "Unicode text" in a spreadsheet: not a Windows-1252 file
+        if data.startswith(bom):
+            return f"is {name} text (expected a UTF-8 CSV: save it as 'CSV UTF-8 (comma delimited)')"
     try:
         data.decode("utf-8")
         line = None

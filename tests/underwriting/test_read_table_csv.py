@@ -86,3 +86,7 @@ def test_the_yield_history_reads_as_the_tables_do(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match=r"^history.csv: yield history is not UTF-8 text: line 3 holds a "
                                              r"character in another encoding .*save it as 'CSV UTF-8"):
         read_yield_history(h)
+
+    h.write_bytes("field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,rice,3.1\n".encode("utf-16"))
+    with pytest.raises(UserInputError, match=r"^history.csv: yield history is UTF-16 text \(expected a UTF-8 CSV"):
+        read_yield_history(h)
