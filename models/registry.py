@@ -305,23 +305,38 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
             return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                     "approved_by": approver, "effective": when.isoformat(), "redated": True,
                     **_window(name, version, when), **_alias_follows_today(client, name, version, who)}
-        # a re-run: nothing moves
+        # a re-run: nothing moves (an alias a back-filled promotion of an earlier release left on its version goes
+        # back to today's champion by effective date, recorded: a review)
         return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
-                "approved_by": approver, "unchanged": True}
+                "approved_by": approver, "unchanged": True, **_alias_follows_today(client, name, version, who)}
+    if when is not None and current is not None and _backfilled_already(name, version, when, current):
+        return {"model": name, "version": version, "previous": current, "failures": failures, "operator": who,
+                "approved_by": approver, "unchanged": True, "backfilled": when.isoformat()}  # a re-run adds nothing
     if current != version:
         client.set_registered_model_alias(name, CHAMPION, version)
     if recorded != version:  # (a promotion killed after moving the alias: its move is recorded by its re-run)
         _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
                         reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
                         failures=failures, approved_by=approver, effective=in_force, evidence=kept)
-    if _alias_version(client, name, CHALLENGER) == version:
+    follow = _alias_follows_today(client, name, version, who)
+    if not follow and _alias_version(client, name, CHALLENGER) == version:  # a back-filled window: still challenger
         client.delete_registered_model_alias(name, CHALLENGER)
         _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,
                         reason=f"promoted to {CHAMPION}", forced=False, metrics=gov.metrics, failures=[])
     return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
             "approved_by": approver, "effective": in_force.isoformat(),
-            **(_window(name, version, when) if when is not None else {}),
-            **_alias_follows_today(client, name, version, who)}
+            **(_window(name, version, when) if when is not None else {}), **follow}
+
+
+def _backfilled_already(name: str, version: str, when: date, current: str) -> bool:
+    """A back-filled promotion of ``version`` dated ``when`` recorded already: its move, then at once the alias's
+    return to ``current`` (:func:`_alias_follows_today`) — its re-run adds nothing (it had added both rows again)."""
+    rows = [r for r in alias_history(name) if r["alias"] == CHAMPION]
+    mine = [i for i, r in enumerate(rows) if str(r["version"]) == version and _move_effective(r) == when.isoformat()]
+    if not mine or mine[-1] + 1 >= len(rows):
+        return False
+    nxt = rows[mine[-1] + 1]
+    return str(nxt["version"]) == current and str(nxt["previous_version"]) == version
 
 
 def _alias_follows_today(client: MlflowClient, name: str, version: str, who: str) -> dict[str, Any]:

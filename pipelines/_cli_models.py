@@ -152,8 +152,13 @@ def promote_cmd(
     r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day,
                 evidence_failures=evidence, evidence_checked=kept)
     by = f", approved by {r['approved_by']}" if r.get("approved_by") else ""
-    if r.get("unchanged"):
-        echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
+    if r.get("backfilled"):
+        echo(f"{r['model']}: v{r['version']} is recorded already as the champion from {r['backfilled']} (a back-filled "
+             f"window; today's champion v{r['previous']}): nothing recorded")
+    elif r.get("unchanged"):
+        echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded" + (
+            f"; by effective date v{r['today_champion']} is in force today: the champion alias moved to it (recorded)"
+            if r.get("today_champion") else ""))
     elif r.get("redated"):
         echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}{by}; now {_in_force(r)}")
     else:
@@ -182,7 +187,8 @@ def _in_force(r: dict[str, Any]) -> str:
     if r.get("again_from"):  # its own later-dated move stands after that (e.g. today's champion re-dated earlier)
         text += f", and again from {r['again_from']} by its own later-dated move"
     if r.get("today_champion"):  # a back-filled window: the alias stays on (goes back to) today's champion
-        text += f"; today's champion stays v{r['today_champion']} (the champion alias follows the effective dates)"
+        how = "is now" if r.get("redated") else "stays"  # a re-dated champion: the alias moved off it
+        text += f"; today's champion {how} v{r['today_champion']} (the champion alias follows the effective dates)"
     return text
 
 

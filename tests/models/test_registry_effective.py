@@ -354,3 +354,36 @@ def test_a_back_dated_promotion_leaves_the_alias_on_todays_champion_by_effective
     again = registry.promote("crop-type", 2, effective="2009-05-01")
     assert again.get("unchanged") or again.get("today_champion") == "1"
     assert registry.resolve("crop-type").version == "1"
+
+
+def test_a_back_filled_promotion_re_run_adds_nothing_and_keeps_the_challenger(store: Path) -> None:
+    """A review: each re-run of a back-dated promotion added its move and the alias's return again (FORCED ones too),
+    and back-dating the challenger removed its challenger alias though it was not today's champion."""
+    from models import registry
+
+    _three_versions()
+    registry.promote("crop-type", 1)
+    client = registry._client(create=False)
+    client.set_registered_model_alias("crop-type", "challenger", "3")
+    registry.promote("crop-type", 3, effective="2009-06-01")
+    n = len(registry.alias_history("crop-type"))
+    again = registry.promote("crop-type", 3, effective="2009-06-01")
+    assert again.get("backfilled") == "2009-06-01" and len(registry.alias_history("crop-type")) == n
+    assert registry.resolve("crop-type").version == "1" and registry.alias_version("crop-type", "challenger") == "3"
+
+
+def test_an_alias_left_on_a_back_filled_version_goes_back_on_a_re_run(store: Path) -> None:
+    """A review: a registry back-filled before this release (the alias on v2, v1 in force today by effective date)
+    stayed so — the re-run of that promotion said "nothing recorded" —; it puts the alias back, recorded."""
+    from models import registry
+    from models._registry_mlflow_store import _append_history
+
+    _three_versions()
+    registry.promote("crop-type", 1)
+    client = registry._client(create=False)
+    client.set_registered_model_alias("crop-type", "champion", "2")  # as the earlier release left it
+    _append_history(model="crop-type", alias="champion", version="2", previous="1", operator="a", reason="back-filled",
+                    forced=False, metrics={}, failures=[], effective=date(2009, 1, 1))
+    out = registry.promote("crop-type", 2, effective="2009-01-01")
+    assert out.get("unchanged") and out.get("today_champion") == "1"
+    assert registry.resolve("crop-type").version == "1"
