@@ -40,7 +40,7 @@ MAX_MINOR = 10**15
 _EXPONENT = re.compile(r"\d[eE][+-]?\d")
 
 #: a point between thousands groups, as a European spreadsheet writes 48.000 or 1.250 (48000, 1250)
-_POINT_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+_POINT_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+")  # a leading group is never 0: 0.000 is zero
 
 #: a plain decimal number as typed (commas and underscores removed); group 1: its written decimals
 _DECIMAL_TEXT = re.compile(r"[+-]?\d*\.(\d+)")
@@ -59,7 +59,10 @@ def _written_decimals(text: str, digits: int, currency: str, value: object, wher
         return
     found = f"found {len(decimals)}"
     if _POINT_GROUPED.fullmatch(text):
-        found += f": a point between thousands? write {text.replace('.', '')}"
+        whole, frac = text.split(".")  # one point (_DECIMAL_TEXT)
+        grouped = text.replace(".", "")
+        found += (f": {whole} or {grouped}? a point between thousands, or zeros for decimals — write one of them"
+                  if not frac.strip("0") else f": a point between thousands? write {grouped}")
     elif not decimals[digits:].strip("0"):  # 48000.000, JPY 48000.00: zeros beyond the currency's — the same amount
         return  # (a database's DECIMAL(…, 3) or a spreadsheet's number format; a review found them refused)
     raise MoneyError(where=where, value=value, expected=f"at most {digits} decimals for {currency} ({found})")

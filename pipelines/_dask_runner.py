@@ -272,6 +272,9 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
     # workers' "Compute Failed" ERROR lines repeat a task's error, which reaches the client and is said there once
     for name in ("distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # "Worker process still alive after 4.0 seconds, killing", "Restarting worker": the nanny's WARNINGs of a stop
+    # (Ctrl-C, SIGTERM) printed before the command's one line (a review)
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     try:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                                dashboard_address=":0", silence_logs=logging.CRITICAL, local_directory=local_directory,

@@ -230,9 +230,9 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     if history is None or history.empty:
         if warnings is not None:
             warnings.append("the fields hold no past season (no past seasons' series): no early-warning alert can "
-                            "be raised — an alert compares a field's growth with its own past seasons, so no line is "
-                            "flagged or re-decided on one; give the fields' rows of past seasons (the same polygons, "
-                            "season by season) for alerts")
+                            "be raised — alerts compare this season's growth with the past seasons' of the same crop "
+                            "and region, so no line is flagged or re-decided on one; give fields' rows of past "
+                            "seasons (season by season) for alerts")
         return empty
     meta = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"].astype(str),
                          "crop": fields["declared_crop"], "region": fields["region"].astype(str),

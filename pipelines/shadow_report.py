@@ -397,10 +397,13 @@ def _report(st: Any, name: str, version: str, season: str | None, reported: str 
         if not outcomes:  # asked for, nothing to show: a file of other seasons (a farm history) — refused, as
             # `models performance` refuses a file without enough fields (a walkthrough had exit 0 and one line)
             have = sorted(set(rep["season"].astype(str))) if "season" in rep.columns else []
+            pairs = sorted(set(table["season"].astype(str)))
+            why = (f"the file's fields of season {', '.join(sorted(set(have) & set(pairs)))} are none of the pairs' "
+                   "(field ids written otherwise?)" if set(have) & set(pairs) else
+                   f"the pairs' seasons: {', '.join(pairs)}; the file's: {', '.join(have[:8]) or 'none'}")
             raise UserInputError(f"{Path(str(reported)).name}: no field of the shadow pairs has a reported yield of its "
-                                 f"season (the pairs' seasons: {', '.join(sorted(set(table['season'].astype(str))))}"
-                                 f"; the file's: {', '.join(have[:8]) or 'none'}): give the season's reported yields "
-                                 "(field_id, season, reported_yield_t_ha)")
+                                 f"season ({why}): give the season's reported yields (field_id, season, "
+                                 "reported_yield_t_ha)")
         small = [f"{f['kind']} {f['as_of']} ({f['fields']})" for f in outcomes if f["fields"] < 30]
         if small:
             notes.append(f"under 30 distinct fields with a reported yield: {', '.join(small)} — their intervals are "

@@ -251,6 +251,11 @@ def test_reported_yields_against_the_hand_computed_case(tmp_path: Path, registry
     with pytest.raises(UserInputError, match=r"^reported.csv: no field of the shadow pairs has a reported yield of its "
                                              r"season \(the pairs' seasons: 2024; the file's: 2007, 2008\)"):
         shadow_report("yield-value", url, reported=rep)
+    pd.DataFrame({"field_id": ["f1", "f2"], "season": [2024, 2024],  # the season's, ids written otherwise
+                  "reported_yield_t_ha": [2.0, 1.2]}).to_csv(rep, index=False)
+    with pytest.raises(UserInputError, match=r"\(the file's fields of season 2024 are none of the pairs' \(field ids "
+                                             r"written otherwise\?\)\)"):
+        shadow_report("yield-value", url, reported=rep)
 
 
 def test_the_bootstrap_draws_farmers_whole(tmp_path: Path) -> None:
