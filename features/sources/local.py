@@ -166,6 +166,7 @@ def read_index(path: str | Path) -> list[Scene]:
 #: the raster files of a scene folder that no index row names, by folder, already said (a run reads its index at
 #: every checkpoint: said once)
 _UNINDEXED_SAID: set[tuple[str, tuple[str, ...]]] = set()
+_UNINDEXED_LOOKED: set[tuple[str, int, int]] = set()  # (index, its mtime, rows) whose folder was walked already
 _RASTER_SUFFIXES = (".tif", ".tiff")
 
 
@@ -193,6 +194,13 @@ def _warn_unindexed(idx: Path, listed: set[str]) -> None:
     """One warning line (once per folder and set of files) naming how many raster files of the scene folder no index
     row names and the first few: they are not read (an acquisition left out of ``index.csv`` changed decisions
     without a word; a row naming no file is refused)."""
+    try:
+        seen = (str(idx.resolve()), idx.stat().st_mtime_ns, len(listed))
+    except OSError:
+        return
+    if seen in _UNINDEXED_LOOKED:  # a run reads its index at every season and checkpoint: the folder walked once
+        return
+    _UNINDEXED_LOOKED.add(seen)
     missing = unindexed_files(idx, listed)
     if not missing:
         return
