@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["not_utf8_problem", "without_trailing_empty_rows"]
+__all__ = ["OTHER_BOMS", "not_utf8_problem", "without_trailing_empty_rows"]
+
+#: byte-order marks of the text encodings a spreadsheet may save a "CSV" in, other than UTF-8's (read as UTF-8)
+OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+              b"\xfe\xff": "UTF-16"}
 
 
 def without_trailing_empty_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -29,8 +33,7 @@ def not_utf8_problem(p: Path) -> str:
     """The problem of a CSV with a byte that is not UTF-8: the line holding the first one, never its text (it could
     be a farmer's name), and how to save the file."""
     data = p.read_bytes()
-    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
-                      (b"\xfe\xff", "UTF-16")):  # "Unicode text" in a spreadsheet: not a Windows-1252 file
+    for bom, name in OTHER_BOMS.items():  # "Unicode text" in a spreadsheet: not a Windows-1252 file
         if data.startswith(bom):
             return f"is {name} text (expected a UTF-8 CSV: save it as 'CSV UTF-8 (comma delimited)')"
     try:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._table_text import not_utf8_problem, without_trailing_empty_rows
+from features._table_text import OTHER_BOMS, not_utf8_problem, without_trailing_empty_rows
 from features.contracts import check_season
 from features.errors import (
     ContractError,
@@ -96,17 +96,12 @@ def _not_utf8(p: Path) -> ApplicationsError:
     return ApplicationsError(source=p.name, problem=not_utf8_problem(p))
 
 
-#: byte-order marks of the text encodings a spreadsheet may save a "CSV" in, other than UTF-8's (read as UTF-8)
-_OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
-               b"\xfe\xff": "UTF-16"}
-
-
 def _refuse_other_text(p: Path) -> None:
     """A CSV saved as UTF-16 or UTF-32 ("Unicode text" in spreadsheets), or a zip or gzip file named .csv (an
     .xlsx workbook is a zip): one line saying what it is and how to save it, not the decoder's byte offsets."""
     with open(p, "rb") as f:
         head = f.read(4)
-    for bom, name in _OTHER_BOMS.items():
+    for bom, name in OTHER_BOMS.items():
         if head.startswith(bom):
             raise ApplicationsError(source=p.name, problem=f"is {name} text (expected a UTF-8 CSV: save it as "
                                     "'CSV UTF-8 (comma delimited)')")
