@@ -184,6 +184,7 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
             f"{source}: column '{basis}': expected an identifier on every row, found missing values at "
             f"{format_offenders(file_rows(source, [i for i in range(len(df)) if bool(missing.iloc[i])]))}"
         )
+    _refuse_rounded_ids(vals, basis, source)
     if basis != "farmer_name" and "farmer_name" in df.columns:
         _refuse_one_id_two_names(df, basis, source)
     out = out.copy()
@@ -195,6 +196,27 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     if pd.api.types.is_float_dtype(vals.dtype):  # "123456789.0" is hashed as read (tokens of earlier records)
         out.attrs[TOKEN_FLOAT_ATTR] = True
     return out
+
+
+#: an identifier a spreadsheet rewrote in scientific notation ("1.00006E+11", "9.19876e+11"; a decimal comma too;
+#: the exponent signed, as spreadsheets write it: a customer key such as "2023E0001" is not one)
+_SCIENTIFIC = re.compile(r"\s*[+-]?\d+(?:[.,]\d+)?[eE][+-]\d+\s*")
+
+
+def _refuse_rounded_ids(vals: pd.Series, basis: str, source: str) -> None:
+    """Identifiers a spreadsheet rewrote in scientific notation (a 12-digit ID number shown as ``1.00006E+11`` and
+    saved so) are refused, naming the rows only: their last digits are lost, so one farmer's token matched none of
+    their other files (a farmer decided without fields, a Book line cut loose, an alert naming no line) and two
+    farmers rounded to one value were merged under one token — each decided on both farmers' fields, exit 0 (a
+    walkthrough)."""
+    from features.errors import file_rows, format_offenders
+
+    bad = [i for i, v in enumerate(vals) if isinstance(v, str) and _SCIENTIFIC.fullmatch(v)]
+    if bad:
+        raise UserInputError(f"{source}: column '{basis}': expected identifiers written out in full, found numbers in "
+                             "scientific notation (a spreadsheet rewrote them, as in 1.2E+11: their last digits are "
+                             "lost; format the column as text and export the file again; the values are not shown) at "
+                             f"{format_offenders(file_rows(source, bad))}")
 
 
 def _refuse_one_id_two_names(df: pd.DataFrame, basis: str, source: str) -> None:
