@@ -311,9 +311,11 @@ def read_history(path: str | Path) -> pd.DataFrame:
     crop = raw["declared_crop"].map(normalise_crop)  # "Maize " is maize, as in the fields
     out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
                         "declared_crop": crop.where(crop.notna(), raw["declared_crop"]).astype("str")})
-    for col in ("sowing_date", "harvest_date"):
-        d = pd.to_datetime(raw[col], errors="coerce", format="ISO8601")
-        bad = d.isna() & raw[col].notna()
+    from underwriting.applications import _iso_dates
+
+    for col in ("sowing_date", "harvest_date"):  # a day, strictly: a month alone, a time or a zone is no sowing date
+        d, not_day = _iso_dates(raw[col])
+        bad = pd.Series(not_day, index=raw.index) & raw[col].notna()
         if bad.any():  # named by field and season: a phone typed into a date is never echoed
             where = (raw.loc[bad, "field_id"].astype(str) + "/" + raw.loc[bad, "season"].astype(str)).head(5)
             raise CountyError(path=p, problem=f"column {col}: expected ISO dates (YYYY-MM-DD), found other "

@@ -307,3 +307,18 @@ def test_a_rejected_field_of_the_season_refuses_a_re_underwriting_of_the_county_
     import pipelines._replay_reunderwriting as replay
 
     assert "refuse_rejected=False" in inspect.getsource(replay._replay_run)
+
+
+@pytest.mark.parametrize("value", ["2003-07-10T00:00:00Z", "2003-07", "2003", "2003-07-10T14:30", "07/10/2003"])
+def test_a_history_date_that_is_not_a_day_is_refused_in_one_line(tmp_path: Path, value: str) -> None:
+    """A walkthrough: a sowing date with a time zone crashed `train yield` (a 121-line traceback, exit 1), and
+    `2003-07`, `2003`, `2003-07-10T14:30` were read as 2003-07-01, 2003-01-01 and a time of day without a word —
+    dates the phenology calibration and the alerts' tuning are fitted on. The Book refuses them; so does this."""
+    from pipelines.county import read_history
+
+    pd.DataFrame({"field_id": ["F1", "F2"], "season": ["2003"] * 2, "declared_crop": ["rice"] * 2,
+                  "sowing_date": ["2003-07-09", value], "harvest_date": ["2003-11-30", ""],
+                  "reported_yield_t_ha": ["3.1", "2.9"]}).to_csv(tmp_path / "h.csv", index=False)
+    with pytest.raises(CountyError, match=r"column sowing_date: expected ISO dates \(YYYY-MM-DD\), found other "
+                       r"values at F2/2003$"):
+        read_history(tmp_path / "h.csv")
