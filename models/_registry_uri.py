@@ -49,10 +49,19 @@ def reason(e: BaseException, uri: str) -> str:
                      ("timed out", "no answer (the request timed out)"),
                      ("could not translate host", "unknown host"), ("name or service not known", "unknown host"),
                      ("authentication failed", "authentication failed"), ("access denied", "access denied"),
-                     ("does not exist", (text.splitlines() or [""])[0][:160])):
+                     ("does not exist", (text.splitlines() or [""])[0][:160]),
+                     ("wrong version number", "no TLS answer (the server speaks plain http? then write http://)"),
+                     ("certificate verify failed", "its TLS certificate is not trusted (certificate verify failed: "
+                                                   "REQUESTS_CA_BUNDLE names the bank's CA file)"),
+                     ("remote end closed connection", "the server closed the connection without an answer (is it an "
+                                                      "MLflow tracking server?)"),
+                     ("connection reset", "the server reset the connection (is it an MLflow tracking server?)")):
         if key in low:
             return why
-    line = (text.splitlines() or [type(e).__name__])[0][:200]
+    # an HTTP client's message names the URL first and its cause last ("… Max retries exceeded with url: /api/… (Caused
+    # by SSLError(…))"): cut at 200 characters, the cause was never shown (a walkthrough)
+    cause = text.rsplit("Caused by ", 1)[1].rstrip(")") if "Caused by " in text else ""
+    line = (cause or (text.splitlines() or [type(e).__name__])[0])[:200]
     pw = urlsplit(uri).password if "://" in uri else None
     return line.replace(pw, "***") if pw else line
 

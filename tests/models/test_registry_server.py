@@ -267,3 +267,45 @@ def test_a_version_s_input_profile_is_read_back_through_the_server_or_named_out_
     finally:
         moved.rename(artifacts)
     assert registry.input_profile("profiled-far", far) == profile
+
+
+def test_a_server_lost_mid_registration_is_one_line_and_the_next_registration_completes(
+        server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walkthrough stopped the tracking server during `train yield`'s registration: a 1,312-line traceback
+    (MLflow's "API request to …/runs/update failed"), exit 1. Now the registry's one line; the next registration
+    registers one version. The server's loss is MLflow's own exception: a request to a closed port."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    from models import registry
+    from models.errors import RegistryUnavailableError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    closed = f"http://127.0.0.1:{_free_port()}"
+
+    def lost(metrics: dict[str, float]) -> None:
+        mlflow.MlflowClient(tracking_uri=closed).log_batch(
+            "0" * 32, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+
+    with monkeypatch.context() as m:
+        m.setattr(mlflow, "log_metrics", lost)
+        with pytest.raises(RegistryUnavailableError) as e:
+            registry.register(TinyModel(2.0), "lost-server", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    assert str(e.value).startswith("cannot connect to the model registry http://127.0.0.1:")
+    assert str(e.value).endswith(": connection refused") and "\n" not in str(e.value)
+    assert registry.register(TinyModel(2.0), "lost-server", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+
+
+def test_https_to_a_plain_http_server_says_so(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`https://` to a server speaking plain http: the message was the URL cut at 200 characters, mid-word, the
+    cause (a TLS error) never shown."""
+    from models import registry
+    from models.errors import RegistryUnavailableError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.replace("http://", "https://"))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(RegistryUnavailableError, match=r": no TLS answer \(the server speaks plain http\? then "
+                       r"write http://\)$"):
+        registry.list_models()
