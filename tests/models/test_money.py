@@ -73,3 +73,11 @@ def test_a_typed_exponent_is_refused(value: str) -> None:
 def test_amounts_from_code_in_exponent_form_are_converted() -> None:
     """Only text is "typed": a Decimal normalised to 1E+2 by code is 100, not refused as a typed exponent."""
     assert to_minor(Decimal("1E+2"), "USD") == 10_000 and to_minor(Decimal("2.5E+1"), "INR") == 2_500
+
+
+@pytest.mark.parametrize("value", ["₹1,20,000", "$5,000.00", "€12,50", "120000 ₹"])
+def test_a_currency_sign_is_named_not_the_commas(value: str) -> None:
+    """A walkthrough: `₹1,20,000` was refused as "expected a number with a point for decimals (a comma only between
+    digit groups…)" — the grouping is right, the sign is what is wrong."""
+    with pytest.raises(MoneyError, match=r"requested_amount: expected a number without a currency sign"):
+        to_minor(value, "INR", where="requested_amount")
