@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.evaluation._bootstrap import EXACT_METHOD, exact_interval
+
 #: the figures each minimum metric of a crop-type version names (``<figure>_<checkpoint>``)
 GATED = ("accuracy", "macro_f1", "ece")
 
@@ -103,17 +105,6 @@ def _block_figures(data: dict[str, np.ndarray], w: np.ndarray) -> dict[str, Any]
     return out
 
 
-def exact_interval(k: int, n: int) -> list[float] | None:
-    """The exact (Clopper–Pearson) 95% interval of ``k`` of ``n``, rounded as :func:`percentile_interval` rounds."""
-    from scipy.stats import beta
-
-    if n <= 0:
-        return None
-    lo = 0.0 if k <= 0 else float(beta.ppf(0.025, k, n - k + 1))
-    hi = 1.0 if k >= n else float(beta.ppf(0.975, k + 1, n - k))
-    return [round(lo, 6), round(hi, 6)]
-
-
 def _frame_data(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     n = len(rows)
 
@@ -150,7 +141,7 @@ def crop_outcome_figures(rows: pd.DataFrame, *, groups: np.ndarray | None = None
         iv = percentile_interval(drawn[f]) if math.isfinite(v) else None
         if iv is not None and iv[0] == iv[1] and f in counts:  # every resample agrees: all or none of a few
             iv = exact_interval(*counts[f])
-            out["interval_methods"][f] = "exact binomial (the bootstrap's interval had no width)"
+            out["interval_methods"][f] = EXACT_METHOD
         out[f"{f}_ci"] = iv
     out["shares"] = {k: {"of": d, "hits": h} for k, (h, d) in counts.items()}
     truth = data["true"]
@@ -161,7 +152,7 @@ def crop_outcome_figures(rows: pd.DataFrame, *, groups: np.ndarray | None = None
     for c, iv in out["recall_ci"].items():
         if iv is not None and iv[0] == iv[1]:
             out["recall_ci"][c] = exact_interval(int(((truth == c) & correct).sum()), support[c])
-            out["interval_methods"][f"recall {c}"] = "exact binomial (the bootstrap's interval had no width)"
+            out["interval_methods"][f"recall {c}"] = EXACT_METHOD
     out["support"] = support
     preds = sorted(set(data["pred"].tolist()) | set(truth.tolist()))
     out["confusion"] = {t: {q: int(((truth == t) & (data["pred"] == q)).sum()) for q in preds

@@ -16,6 +16,7 @@ from pipelines.evaluation._bootstrap import (
     blockwise,
     count_blocks,
     describe,
+    exact_interval,
     group_codes,
     percentile_interval,
     repeated_median,
@@ -164,10 +165,24 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
                "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
     ci, ci_event = field_bootstrap(t["field_id"].astype(str).tolist(), high_rows, per_event, groups=groups,
                                    interval_by=interval_by)
-    metrics.update(ci)
+    exact = [f for f, k, n in (("precision", tp, n_high), ("recall", detected, len(per_event)))
+             if _all_or_none(ci, f"{f}_ci", k, n)]
+    metrics.update(ci, **({"interval_exact": exact} if exact else {}))
     if len(by_event):
+        for e, k, n in zip(by_event["event"], by_event["detected"], by_event["events"], strict=True):
+            _all_or_none(ci_event, str(e), int(k), int(n))
         by_event["recall_ci"] = [ci_event.get(str(e)) for e in by_event["event"]]
     return metrics, by_event, by_alert, per_event.sort_values(["event", "field_id"], kind="stable").reset_index(drop=True)
+
+
+def _all_or_none(cis: dict[str, Any], key: str, k: int, n: int) -> bool:
+    """``cis[key]`` made the exact binomial interval of ``k`` of ``n`` where the bootstrap's has no width (all or none
+    right: :func:`pipelines.evaluation._bootstrap.share_interval`); whether it was."""
+    iv = cis.get(key)
+    if iv is None or iv[0] != iv[1] or n <= 0 or k not in (0, n):
+        return False
+    cis[key] = exact_interval(k, n)
+    return True
 
 
 def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: pd.DataFrame, *,

@@ -50,6 +50,7 @@ from pipelines.evaluation._bootstrap import (
     repeated_median,
     repeated_quantile,
     resample_sums,
+    share_interval,
     sorted_draws,
 )
 
@@ -172,7 +173,8 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
     decl_frac = table["declared_area_ha"] / table["field_area_ha"]
     n_never = int(never.sum())
     recall = float((flagged & never).sum() / n_never) if n_never else float("nan")
-    np_block = {"n": n_never, "recall": _r(recall), "recall_ci": percentile_interval(drawn["recall"]),
+    recall_ci, exact = share_interval(drawn["recall"], int((flagged & never).sum()), n_never)
+    np_block = {"n": n_never, "recall": _r(recall), "recall_ci": recall_ci, **({"interval_exact": True} if exact else {}),
                 "false_alarms": int((flagged & ~never).sum()), "n_planted": int((~never).sum()),
                 "baseline_recall": _r(float(((decl_frac < NEVER_PLANTED) & never).sum() / n_never)) if n_never else None,
                 "target": TARGETS["never-planted recall"],
@@ -295,7 +297,7 @@ def render_area(res: dict[str, Any]) -> str:
                  f"{_pct(t['target'])}) {words.get(verdicts.get('county total error', ''), 'not judged')}")
     n = res["never_planted"]
     lines.append(f"never planted (< {NEVER_PLANTED:.0%} planted): {n['n']} fields, recall {_pct(n['recall'])}, "
-                 f"95% interval {_pct_ci(n.get('recall_ci'))} "
+                 f"95% interval {_pct_ci(n.get('recall_ci'))}{' exact binomial' if n.get('interval_exact') else ''} "
                  f"(declared {_pct(n['baseline_recall'])}; target ≥ {_pct(n['target'])}) "
                  f"{words.get(verdicts.get('never-planted recall', ''), 'not judged')}, "
                  f"{n['false_alarms']} of {n['n_planted']} planted fields wrongly flagged")

@@ -535,3 +535,24 @@ def test_the_replay_prints_and_saves_the_intervals(synth: tuple[SeasonData, pd.D
     lo, hi = (float(x) for x in prec.split()[-1].split("–"))
     assert (lo, hi) == (pytest.approx(m["precision_ci"][0], abs=5e-4), pytest.approx(m["precision_ci"][1], abs=5e-4))
     assert "alerts 95% interval" in text and text.count("intervals: 95% percentile bootstrap") == 1
+
+
+def test_all_alerts_right_gets_the_exact_interval_not_one_of_no_width(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """A walkthrough: a share every resample draws alike (every alert right, every event caught) had the interval
+    1.000–1.000, which the validation report judged to meet its target on any number of cases. It is the exact
+    binomial interval now (1 of 1: 0.025–1.0), said in ``interval_exact``; a share with misses keeps the bootstrap's."""
+    from pipelines.evaluation._bootstrap import exact_interval
+
+    data, truth = synth
+    exp = fit_expectations(data, SEASONS[:-1], AlertParams())
+    events = truth_events(truth, data, "2008", exp, crop_mismatch=False)
+    fail = events[events["event"] == "failure"].sort_values("field_id")
+    onset = pd.Timestamp(fail["onset"].iloc[0])
+    al = pd.DataFrame({"field_id": [fail["field_id"].iloc[0]], "season": "2008", "alert": ["CROP_FAILURE"],
+                       "severity": "high", "date": [onset + pd.Timedelta(days=12)], "evidence": "{}"})
+    m, by_event, _, _ = score_alerts_with_events(al, events, truth, data, "2008")
+    assert m["precision"] == 1.0 and m["precision_ci"] == exact_interval(1, 1) == [0.025, 1.0]
+    assert m["interval_exact"] == ["precision"] and m["recall"] < 1.0 and m["recall_ci"][0] < m["recall_ci"][1]
+    missed = by_event[by_event["detected"] == 0]
+    for ci, n in zip(missed["recall_ci"], missed["events"], strict=True):
+        assert ci == exact_interval(0, int(n))  # none of them caught: 0 to the exact upper bound, not 0–0

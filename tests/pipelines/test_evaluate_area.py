@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.evaluation._bootstrap import INTERVAL, describe, resample_counts
+from pipelines.evaluation._bootstrap import INTERVAL, describe, exact_interval, resample_counts
 from pipelines.evaluation.area import (
     MIN_GROUP,
     NEVER_PLANTED,
@@ -193,7 +193,11 @@ def test_each_resample_is_scored_as_the_whole_table_is() -> None:
                       (m["never_planted"]["recall_ci"], recs)):
         v = np.asarray(vals, dtype=float)
         v = v[np.isfinite(v)]
-        assert got == pytest.approx([np.quantile(v, a), np.quantile(v, 1 - a)], abs=5e-7)
+        want = [np.quantile(v, a), np.quantile(v, 1 - a)]
+        if vals is recs and want[0] == want[1] and m["never_planted"].get("interval_exact"):  # all found: exact
+            n = m["never_planted"]["n"]
+            want = exact_interval(round(m["never_planted"]["recall"] * n), n)
+        assert got == pytest.approx(want, abs=5e-7)
 
 
 def test_intervals_contain_their_figure_and_are_deterministic() -> None:
@@ -220,7 +224,12 @@ def test_a_perfect_estimate_has_zero_width_zero_error_intervals() -> None:
         if g["n"]:
             assert g["median_ci"] == [0.0, 0.0] and g["p90_ci"] == [0.0, 0.0], g
     assert m["county_total"]["error_ci"] == [0.0, 0.0]
-    assert m["never_planted"]["recall_ci"] == [1.0, 1.0]
+    # every never-planted field found: every resample alike, so the exact binomial interval (a walkthrough: 50 of 50
+    # at 100–100% was judged to meet the 95% target; the exact interval's 92.9% does not)
+    n = m["never_planted"]["n"]
+    assert m["never_planted"]["recall_ci"] == exact_interval(n, n) and m["never_planted"]["interval_exact"] is True
+    assert m["never_planted"]["recall_ci"][0] < 1.0
+    assert exact_interval(50, 50) == [0.928878, 1.0]
 
 
 def test_a_one_field_group_gets_a_degenerate_interval() -> None:
@@ -241,7 +250,9 @@ def test_the_text_shows_the_intervals() -> None:
     assert partly.split()[3:7] == ["102.0%", "102.0–102.0%", "102.0%", "102.0–102.0%"]
     lo, hi = m["county_total"]["error_ci"]
     assert f"95% interval {100 * lo:.1f}–{100 * hi:.1f}%" in next(x for x in lines if x.startswith("county total"))
-    assert "recall 100.0%, 95% interval 100.0–100.0%" in next(x for x in lines if x.startswith("never planted"))
+    # one never-planted field, found: the exact interval, and the target no longer judged met on it
+    assert ("recall 100.0%, 95% interval 2.5–100.0% exact binomial (declared 0.0%; target ≥ 95.0%) interval straddles "
+            "the target") in next(x for x in lines if x.startswith("never planted"))
     assert lines[-1] == "intervals: 95% percentile bootstrap over the scored fields (2,000 resamples, seed 20261205)"
 
 
@@ -276,7 +287,10 @@ def test_cli_json_and_text(tiny_county_sh: Path, cache: Path, tmp_path: Path) ->
     assert got == json.loads(json.dumps(evaluate_area(tiny_county_sh, cache_dir=cache)))
     assert got["interval"] == describe("the scored fields")
     assert "error_ci" in got["county_total"] and "recall_ci" in got["never_planted"]
-    assert got["never_planted"]["recall_ci"] == [1.0, 1.0]
+    n = got["never_planted"]["n"]
+    assert got["never_planted"]["recall_ci"] == exact_interval(n, n) and got["never_planted"]["interval_exact"]
+    assert "exact binomial" in runner.invoke(app, ["evaluate", "area", "--county", str(tiny_county_sh), "--cache",
+                                                   str(cache)]).stdout
     for g in got["groups"]:
         assert "median_ci" in g and "p90_ci" in g, g
         if g["n"]:
