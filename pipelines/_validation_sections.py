@@ -143,8 +143,10 @@ def _facts(ev: Evaluation) -> list[tuple[str, str]]:
                 ("trained / tuned on", f"trained on the declared crops of {_e(_seasons(d.get('train_seasons')))}, "
                                        f"tested on {_e(d.get('current_season', '—'))} ({_e(d.get('n_test', '—'))} "
                                        "fields) against the true crops; each left-out season tested on a model of "
-                                       "the others" + (f"; spatial block: {_e(sb.get('n_conditions_tested', '—'))} "
-                                                       f"conditions held out of training ({_e(sb.get('kind', ''))})"
+                                       "the others" + (f"; spatial block: {_e(sb.get('n_conditions_held_out', '—'))} "
+                                                       f"conditions held out of training, "
+                                                       f"{_e(sb.get('n_conditions_tested', '—'))} of them in the "
+                                                       f"current season's test ({_e(sb.get('kind', ''))})"
                                                        if sb else "")),
                 ("checkpoints", _e(", ".join(f"{k} {v}" for k, v in sorted(_dict(d.get("checkpoints")).items()))))]
     # yield

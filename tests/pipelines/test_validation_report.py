@@ -180,6 +180,8 @@ def test_kind_specific_content(tmp_path: Path) -> None:
     assert "R² by crop" in html and "emergence MAE (days)" in html and "p90 error by group" in html
     assert "thresholds tuned on the diaries of 2007, 2008" in html  # alerts: tuned_on
     assert "trained on the declared crops of 2003, 2004, 2005, 2006, 2007, 2008" in html  # crop type
+    # 27 conditions held out of training, 4 of them in the season tested (a walkthrough: "4 … held out of training")
+    assert "spatial block: 27 conditions held out of training, 4 of them in the current season's test" in html
     assert "phenology calibrated on the declared dates of 2006, 2007, 2008" in html
     assert "interval_by: <b>condition</b>" in html  # ne-eval alerts, by condition (inside its metrics)
     assert "clustered by simulated condition (65 groups drawn whole)" in html
