@@ -333,7 +333,9 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
 
         feats = add_weather(feats, read_weather(weather))
     crop = crop_of(feats)
-    has_crop = known_crop(feats)
+    # a field read as fallow is no crop it never learned (a walkthrough: 31 fallow fields counted so, "fallow or no
+    # crop" holding only the 13 without a crop)
+    has_crop = known_crop(feats) & ~crop.astype(str).str.strip().str.lower().eq("fallow").to_numpy()
     learned = has_crop & crop.isin(model.categories_["crop"]).to_numpy()
     regions = feats["region"].astype(str)
     in_region = regions.isin(gov.regions).to_numpy() if gov.regions else np.ones(len(feats), dtype=bool)

@@ -322,14 +322,16 @@ def test_fields_outside_the_version_scope_are_counted_not_scored(trained: dict, 
     f = pd.read_parquet(trained["root"] / "f2016_end.parquet")
     f.loc[:9, "region"] = "in-smallholder"
     f.loc[10:14, "declared_crop"] = "rice"
+    col = "crop" if "crop" in f.columns else "crop_type" if "crop_type" in f.columns else "declared_crop"
+    f.loc[15:17, col] = "fallow"  # read as fallow: no crop it never learned (a walkthrough counted 31 so)
     f.to_parquet(tmp_path / "mixed.parquet")
     base = json.loads(_run(trained, monkeypatch, *_args(trained), "--json").stdout)
     got = json.loads(_run(trained, monkeypatch, "--features", str(tmp_path / "mixed.parquet"), "--reported",
                           str(trained["root"] / "history.csv"), "--checkpoint", "end", "--version", "1",
                           "--json").stdout)
-    assert got["outside"] == {"crops it never learned": 5, "regions outside its scope": 10}
+    assert got["outside"] == {"fallow or no crop": 3, "crops it never learned": 5, "regions outside its scope": 10}
     rep = trained["rep"].set_index("field_id")["reported_yield_t_ha"]
-    dropped = int(rep.reindex(f["field_id"].iloc[:15]).notna().sum())
+    dropped = int(rep.reindex(f["field_id"].iloc[:18]).notna().sum())
     assert got["scored"] == base["scored"] - dropped
 
 
