@@ -268,7 +268,15 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
         raise UserInputError(f"{path}: no row has a crop {name} version {v} learned ({', '.join(model.categories_['crop'])}"
                              "), nothing to compare")
     others = crop[has_crop & ~learned].value_counts()
-    table = model.input_table(scored)
+    from models.errors import MissingWeatherError
+
+    try:
+        table = model.input_table(scored)
+    except MissingWeatherError as e:  # the error names --weather, which this command has none of (a walkthrough)
+        shown = ", ".join(e.missing[:3]) + (f", … ({len(e.missing)} in all)" if len(e.missing) > 3 else "")
+        raise UserInputError(f"{path}: {name} version {v} reads weather features ({shown}) and these features were "
+                             "built without them: build them again with the weather (agcredit features build … "
+                             "--weather F)") from None
     day = float(table["as_of_day"].median()) if "as_of_day" in table.columns else 0.0
     if not math.isfinite(day):
         raise UserInputError(f"{path}: the rows' date cannot be placed in their season (season "

@@ -199,3 +199,21 @@ def test_a_version_of_one_training_season_judges_no_season() -> None:
     two = StabilityResult(**{**res.__dict__, "held_out": {"2007": 0, "2008": 0},
                              "table": table.assign(verdict="unusual", seasons_max=1.0)})
     assert two.season_verdict() == "unlike" and two.failed()  # 1 unusual input, more than either season's 0
+
+
+def test_a_version_reading_weather_on_features_built_without_it_says_to_rebuild_them(
+        trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walkthrough: the message said "give the weather file (--weather F, …)", an option this command refuses as
+    unknown; the features must be built again with the weather."""
+    from models.errors import MissingWeatherError
+    from models.yield_value import YieldModel
+
+    def no_weather(self: YieldModel, X: pd.DataFrame) -> pd.DataFrame:
+        raise MissingWeatherError(model="yield-value", missing=["wx_gdd_season", "wx_rain_season"])
+
+    monkeypatch.setattr(YieldModel, "input_table", no_weather)
+    r = _run(trained, monkeypatch, "--features", str(trained["root"] / "alike.parquet"), "--version", trained["v"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ("alike.parquet: yield-value version 1 reads weather features (wx_gdd_season, wx_rain_season) and these "
+            "features were built without them: build them again with the weather (agcredit features build … "
+            "--weather F)") in r.stderr and "give the weather file" not in r.stderr
