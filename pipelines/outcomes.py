@@ -152,7 +152,11 @@ class OutcomesResult:
         for r in self.requirements:
             val = "—" if r["value"] is None else f"{r['value']:.3f}"
             iv = "" if r["interval"] is None else f" [{interval_text(*r['interval'])}]"
-            held = "" if r["validated"] is None else f"; held out at registration {r['validated']:.3f}"
+            # at another checkpoint than the metric's, the held-out value is that checkpoint's (mid_skill_r2_…): named
+            other = r.get("validated_metric") not in (None, r["metric"])
+            held = "" if r["validated"] is None else (f"; held out at registration"
+                                                      f"{' (' + r['validated_metric'] + ')' if other else ''} "
+                                                      f"{r['validated']:.3f}")
             ref = "" if r["gated"] else f" (gated at {r['gated_at']} only: for reference)"
             out.append(f"  {r['metric']} {r['op']} {r['threshold']:g}: {val}{iv}{held} — {r['judgement']}{ref}")
         if not self.requirements:
@@ -279,7 +283,7 @@ def _requirements(gov: Any, checkpoint: str, by_crop: pd.DataFrame) -> list[dict
                     "value": value if math.isfinite(value) else None,
                     "interval": [lo, hi] if math.isfinite(lo) and math.isfinite(hi) else None,
                     "validated": float(held) if held is not None and math.isfinite(float(held)) else None,
-                    "judgement": judge(r.op, float(r.threshold), lo, hi)})
+                    "validated_metric": held_key, "judgement": judge(r.op, float(r.threshold), lo, hi)})
     return out
 
 

@@ -132,6 +132,11 @@ def test_mid_season_rows_are_gated_by_the_mid_minimum_metrics_the_end_ones_for_r
     held = registry.governance("yield-value", trained["v"]).metrics
     q = next(q for q in out["requirements"] if q["metric"] == "skill_r2_maize")
     assert q["validated"] == pytest.approx(held["mid_skill_r2_maize"]) != pytest.approx(held["skill_r2_maize"])
+    # the text names the value's metric: it is not skill_r2_maize's own (a walkthrough read the card's 0.107 against
+    # the line's 0.027 under the name skill_r2_maize)
+    text = _run(trained, monkeypatch, *_args(trained, "mid", reported="flooded.csv")).stdout
+    line = next(x for x in text.splitlines() if x.strip().startswith("skill_r2_maize "))
+    assert f"; held out at registration (mid_skill_r2_maize) {held['mid_skill_r2_maize']:.3f} — " in line
 
 
 def test_figures_are_the_held_out_evaluation_figures_and_the_report_is_byte_identical(
