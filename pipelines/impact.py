@@ -108,8 +108,11 @@ def candidate_models(what: str, name: str, candidate: str, against: str, base: A
     if crop_model_key(desc) == crop_model_key(str(base.crop_version or "none")) and same_said is not None:
         same_said.append(f"the crop-type model in force is the candidate ({desc}): {both}")
     elif crop_model_key(desc) == crop_model_key(str(base.crop_version or "none")):
-        raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model ({desc}): nothing "
-                             "to compare")
+        # two versions of one content: both named (a walkthrough was told only the candidate's)
+        other = str(base.crop_version or "none")
+        both_named = desc if other == desc else f"{desc}, and {other}: the same files"
+        raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model ({both_named}): "
+                             "nothing to compare")
     return replace(base, crop_model=model, crop_version=desc, **keep), str(base.crop_version or "none"), desc, None
 
 

@@ -404,3 +404,23 @@ def test_resolve_policy_by_keyword_version_and_file(tmp_path: Path, monkeypatch:
         resolve_policy("folder")
     with pytest.raises(UserInputError, match="not a released version"):
         resolve_policy("vv2026.12.9")
+
+
+def test_two_versions_of_one_crop_model_are_both_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walkthrough: `models impact crop-type --candidate 2`, version 2 holding version 1's (the champion's) files,
+    was refused naming version 2 only — the user could not tell which model it matched."""
+    from types import SimpleNamespace
+
+    import pipelines._featurize_models as fm
+    import pipelines.featurize as featurize
+    from features.errors import UserInputError
+    from pipelines.impact import candidate_models
+
+    monkeypatch.setattr(featurize, "load_crop_model", lambda c: (object(), "crop-type version 2 (2), run bbb"))
+    monkeypatch.setattr(fm, "model_folder_digest", lambda folder: "same-digest")
+    monkeypatch.setattr("models.registry.model_folder", lambda name, v, run: Path(f"/nowhere/{v}"))
+    base = SimpleNamespace(crop_version="crop-type version 1 (champion), run aaa")
+    with pytest.raises(UserInputError) as e:
+        candidate_models("models impact", "crop-type", "2", "champion", base, weather=None)
+    assert str(e.value) == ("models impact: '2' and 'champion' are the same crop-type model (crop-type version 2 (2), "
+                            "run bbb, and crop-type version 1 (champion), run aaa: the same files): nothing to compare")
