@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,32 @@ def _money(amount: int, currency: str) -> str:
 
 def _pct(new: float, old: float) -> str:
     return f"{100.0 * (new - old) / old:+.1f}%" if old else ("±0" if new == old else "new")
+
+
+def change_words(r: Mapping[str, Any], base: str = "base", candidate: str = "candidate") -> str:
+    """What differs between one application's two decisions, as the largest changes say it: the outcome (or its one
+    outcome), the limit, the granted limit where it is not the limit, the maturity and the proposed actions where they
+    moved, then the reasons added and removed. ``r``: a row of :func:`pipelines._impact_compare.compare_decisions`
+    (``currency``, ``reasons_added``, ``reasons_removed`` and ``outcome_*``, ``limit_*``, ``granted_*``,
+    ``maturity_*``, ``actions_*`` of each side, suffixed ``base`` and ``candidate`` — or as named by a report that
+    renames them, ``models shadow``'s ``in_force`` and ``shadow``)."""
+    def two(key: str) -> tuple[Any, Any]:
+        return r[f"{key}_{base}"], r[f"{key}_{candidate}"]
+
+    cur = str(r["currency"])
+    (oa, ob), (la, lb), (ga, gb) = two("outcome"), two("limit"), two("granted")
+    moves = [f"{oa} → {ob}" if oa != ob else str(oa), f"limit {_money(la, cur)} → {_money(lb, cur)}"]
+    if (ga, gb) != (la, lb):
+        moves.append(f"granted {_money(ga, cur)} → {_money(gb, cur)}")
+    ma, mb = (str(x or "") for x in two("maturity"))
+    if ma != mb:
+        moves.append(f"maturity {ma or 'none'} → {mb or 'none'}")
+    aa, ab = (str(x or "") for x in two("actions"))
+    if aa != ab:
+        moves.append(f"proposed actions {aa.replace(';', ', ') or 'none'} → {ab.replace(';', ', ') or 'none'}")
+    why = [*(f"+{c}" for c in str(r["reasons_added"] or "").split(";") if c),
+           *(f"-{c}" for c in str(r["reasons_removed"] or "").split(";") if c)]
+    return ", ".join(moves) + (f"; {' '.join(why)}" if why else "")
 
 
 @dataclass(frozen=True)
@@ -157,20 +184,7 @@ class ImpactResult:
         if len(big):
             out.append(f"largest changes (of {n['changed']}):")
             for r in big.itertuples(index=False):
-                moves = [f"{r.outcome_base} → {r.outcome_candidate}" if r.outcome_base != r.outcome_candidate
-                         else r.outcome_base,
-                         f"limit {_money(r.limit_base, r.currency)} → {_money(r.limit_candidate, r.currency)}"]
-                if (r.granted_base, r.granted_candidate) != (r.limit_base, r.limit_candidate):
-                    moves.append(f"granted {_money(r.granted_base, r.currency)} → "
-                                 f"{_money(r.granted_candidate, r.currency)}")
-                if r.maturity_base != r.maturity_candidate:
-                    moves.append(f"maturity {r.maturity_base or 'none'} → {r.maturity_candidate or 'none'}")
-                if r.actions_base != r.actions_candidate:
-                    moves.append(f"proposed actions {r.actions_base.replace(';', ', ') or 'none'} → "
-                                 f"{r.actions_candidate.replace(';', ', ') or 'none'}")
-                why = [*(f"+{c}" for c in r.reasons_added.split(";") if c),
-                       *(f"-{c}" for c in r.reasons_removed.split(";") if c)]
-                out.append(f"  {self._who(r)}: {', '.join(moves)}" + (f"; {' '.join(why)}" if why else ""))
+                out.append(f"  {self._who(r)}: {change_words(r._asdict())}")
         return out
 
     # --- what a re-underwriting impact (pipelines.impact_reunderwriting) says otherwise ---------------------------

@@ -92,7 +92,8 @@ def shadow_summary(name: str, version: str, store: str, calendar: str | Path | N
                                  for d in s["dates"]]} for s in j["seasons"]]
     c = j["comparison"]
     out["comparison"] = None if c is None else {k: c[k] for k in ("records", "changed", "outcome_changed",
-                                                                  "limit_differs", "totals")}
+                                                                  "limit_differs", "maturity_or_actions_changed_only",
+                                                                  "reasons_changed_only", "totals")}
     return out
 
 
@@ -115,7 +116,9 @@ def _shadow_lines(sh: dict[str, Any]) -> list[str]:
                            f", granted {format_minor(t['granted_in_force'], cur)} → "
                            f"{format_minor(t['granted_shadow'], cur)}" for cur, t in sorted(c["totals"].items()))
         out.append(f"- Against the records in force: {c['records']} paired, {c['changed']} would have changed, "
-                   f"outcome on {c['outcome_changed']}, limit on {c['limit_differs']}; {totals}")
+                   f"outcome on {c['outcome_changed']}, limit on {c['limit_differs']}, maturity or proposed "
+                   f"actions only on {c['maturity_or_actions_changed_only']}, reasons only on "
+                   f"{c['reasons_changed_only']}; {totals}")
     return out
 
 

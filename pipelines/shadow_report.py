@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
+from pipelines._impact_result import change_words
 from pipelines._shadow_coverage import (
     WHOLE_SEASON,
     SeasonCoverage,
@@ -113,15 +114,21 @@ class ShadowReport:
         imp = self._impact(t)
         n = imp.counts()
         big = imp.largest(top)
+        side = {"base": "in_force", "candidate": "shadow"}
         return {"records": n["applications"], "changed": n["changed"], "outcome_changed": n["outcome_changed"],
                 "limit_differs": int((t["limit_base"] != t["limit_candidate"]).sum()),
-                "limit_up": n["limit_up"], "limit_down": n["limit_down"], "totals": self._limits(t),
-                "transitions": imp.transitions(), "reasons": imp.reasons(), "alerts": alert_changes(t),
+                "limit_up": n["limit_up"], "limit_down": n["limit_down"],
+                **{k: n[k] for k in ("limit_changed_only", "maturity_or_actions_changed_only", "reasons_changed_only",
+                                     "maturity_changed", "actions_changed")},
+                "totals": self._limits(t), "transitions": imp.transitions(), "reasons": imp.reasons(),
+                "alerts": alert_changes(t),
                 "largest": [{"as_of": r.as_of, "kind": r.kind, "application_id": r.application_id,
-                             "farmer_token": r.farmer_token, "currency": r.currency, "outcome_in_force": r.outcome_base,
-                             "outcome_shadow": r.outcome_candidate, "limit_in_force": int(r.limit_base),
-                             "limit_shadow": int(r.limit_candidate), "reasons_added": r.reasons_added,
-                             "reasons_removed": r.reasons_removed} for r in big.itertuples(index=False)]}
+                             "farmer_token": r.farmer_token, "currency": r.currency,
+                             **{f"{k}_{side[s]}": (int(getattr(r, f"{k}_{s}")) if k in ("limit", "granted")
+                                                   else str(getattr(r, f"{k}_{s}")))
+                                for k in ("outcome", "limit", "granted", "maturity", "actions") for s in side},
+                             "reasons_added": r.reasons_added, "reasons_removed": r.reasons_removed}
+                            for r in big.itertuples(index=False)]}
 
     def to_json(self, top: int = 10) -> dict[str, Any]:
         from pipelines.evaluation import json_ready
@@ -182,7 +189,9 @@ class ShadowReport:
                               if n and a != b) or "none"
             out.append(f"  {label}: {c['records']} record(s), {c['changed']} changed, outcome moved on "
                        f"{c['outcome_changed']} ({moves}), limit differs on {c['limit_differs']} (up {c['limit_up']}, "
-                       f"down {c['limit_down']}); {tot}")
+                       f"down {c['limit_down']}), maturity or proposed actions only "
+                       f"{c['maturity_or_actions_changed_only']}, reasons only {c['reasons_changed_only']}; maturity "
+                       f"moved on {c['maturity_changed']}, proposed actions on {c['actions_changed']}; {tot}")
             rs = c["reasons"]
             if rs["added"] or rs["removed"]:
                 out.append("    reasons: " + ", ".join([*(f"+{k} ({v})" for k, v in rs["added"].items()),
@@ -196,13 +205,8 @@ class ShadowReport:
         if big:
             out.append(f"largest differences (of {self.comparison(self.pairs, top)['changed']}):")
             for r in big:
-                oc = (f"{r['outcome_in_force']} → {r['outcome_shadow']}" if r["outcome_in_force"] != r["outcome_shadow"]
-                      else r["outcome_in_force"])
-                why = [*(f"+{x}" for x in r["reasons_added"].split(";") if x),
-                       *(f"-{x}" for x in r["reasons_removed"].split(";") if x)]
-                out.append(f"  {r['kind']} {r['as_of']} {r['application_id']} (farmer {r['farmer_token']}): {oc}, "
-                           f"limit {format_minor(r['limit_in_force'], r['currency'])} → "
-                           f"{format_minor(r['limit_shadow'], r['currency'])}" + (f"; {' '.join(why)}" if why else ""))
+                out.append(f"  {r['kind']} {r['as_of']} {r['application_id']} (farmer {r['farmer_token']}): "
+                           + change_words(r, "in_force", "shadow"))
         if self.reported is not None:
             out.append(f"against the reported yields ({self.reported}): the predictions each side recorded, per "
                        "dated run (shadow − in force; " + _interval_words() + ")")
@@ -425,7 +429,8 @@ def _report(st: Any, name: str, version: str, season: str | None, reported: str 
 OUT_COLUMNS = ["season", "kind", "as_of", "record_id", "application_id", "farmer_token", "currency",
                "version_in_force", "version_shadow", "outcome_base", "outcome_candidate", "limit_base",
                "limit_candidate", "granted_base", "granted_candidate", "granted_change", "value_base",
-               "value_candidate", "reasons_added", "reasons_removed", "changed"]
+               "value_candidate", "maturity_base", "maturity_candidate", "actions_base", "actions_candidate",
+               "reasons_added", "reasons_removed", "changed"]
 
 
 def pairs_table(report: ShadowReport) -> pd.DataFrame:

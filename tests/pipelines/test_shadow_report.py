@@ -401,7 +401,8 @@ def test_card_shadow_section(tmp_path: Path, registry: Path) -> None:
     text = r.stdout.split("## Shadow", 1)[1]
     assert f"Season 2024: incomplete: reunderwrite {RU1} (2 of 2 record(s) without a shadow row" in text
     assert "decision 2024-06-01 3/3, reunderwrite 2024-10-01" not in text and f"reunderwrite {RU1} 0/2" in text
-    assert "3 paired, 2 would have changed, outcome on 2, limit on 2; limits USD 15.00 → USD 19.00" in text
+    assert ("3 paired, 2 would have changed, outcome on 2, limit on 2, maturity or proposed actions only on 0, "
+            "reasons only on 0; limits USD 15.00 → USD 19.00") in text
     r = runner.invoke(app, ["models", "card", "yield-value", "--version", "1", "--store", url])
     assert r.exit_code == 0 and "it has not run in shadow" in r.stdout
     j = json.loads(runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url,
@@ -1040,3 +1041,57 @@ def test_the_text_report_counts_the_alerts_each_side_names(tmp_path: Path, regis
     said = {ln.strip() for ln in rep.lines() if "alerts behind" in ln}
     assert said == {"alerts behind the re-underwriting decisions: 2 → 4; +CROP_MISMATCH (2), +NOT_PLANTED (1), "
                     "-CROP_MISMATCH (1)"}
+
+
+def test_a_change_of_maturity_or_proposed_actions_is_said_where_it_is_counted(tmp_path: Path, registry: Path) -> None:
+    """A walkthrough: ``models shadow crop-type`` counted 46 of 153 records "changed" while the largest differences
+    showed ``REFER, limit INR 0.00 → INR 0.00`` and --json / --out pairs had outcome, limit, granted, value and
+    reasons equal — what moved was the line's maturity (a challenger's phenology calibration), which ``models impact``
+    says. Now the summary counts the maturity- or proposed-actions-only changes, the largest differences say the
+    maturity and the proposed actions that moved (impact's words), --json (largest and pairs) and --out carry each
+    side's, and the card's shadow line counts them."""
+    from pipelines.shadow_report import shadow_report
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+
+    def item(aid: str, maturity: str, actions: list[str], version: str) -> DecisionItem:
+        it = _item(aid, UW, "REFER", 500, version=version, fields={f"F{aid}": (1.0, 2.0)}, shadow=version == "2")
+        it.body["computation"] = {"maturity_date": maturity}
+        it.body["renewal"] = {"proposed_actions": actions}
+        return it
+
+    base = [item("A1", "2024-10-01", ["REVIEW"], "1"), item("A2", "2024-10-05", ["REVIEW"], "1"),
+            item("B1", "2024-10-09", [], "1")]
+    shadow = [item("A1", "2024-09-30", ["REVIEW"], "2"), item("A2", "2024-10-05", ["REVIEW", "FREEZE_UNDRAWN"], "2"),
+              item("B1", "2024-10-09", [], "2")]
+    _add(url, base, shadow)
+    res = shadow_report("yield-value", url)
+    c = res.to_json()["comparison"]
+    assert (c["changed"], c["maturity_or_actions_changed_only"], c["maturity_changed"], c["actions_changed"],
+            c["reasons_changed_only"], c["limit_differs"]) == (2, 2, 1, 1, 0, 0)
+    big = {r["application_id"]: r for r in c["largest"]}
+    assert (big["A1"]["maturity_in_force"], big["A1"]["maturity_shadow"]) == ("2024-10-01", "2024-09-30")
+    assert (big["A2"]["actions_in_force"], big["A2"]["actions_shadow"]) == ("REVIEW", "REVIEW;FREEZE_UNDRAWN")
+    text = "\n".join(res.lines())
+    assert (f"decision {UW}: 3 record(s), 2 changed, outcome moved on 0 (none), limit differs on 0 (up 0, down 0), "
+            "maturity or proposed actions only 2, reasons only 0; maturity moved on 1, proposed actions on 1;") in text
+    assert (f"decision {UW} A1 (farmer t-A): REFER, limit USD 5.00 → USD 5.00, granted USD 0.00 → USD 0.00, "
+            "maturity 2024-10-01 → 2024-09-30") in text
+    assert (f"decision {UW} A2 (farmer t-A): REFER, limit USD 5.00 → USD 5.00, granted USD 0.00 → USD 0.00, "
+            "proposed actions REVIEW → REVIEW, FREEZE_UNDRAWN") in text
+    runner = CliRunner()
+    out = tmp_path / "pairs.csv"
+    r = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.stderr
+    pairs = {p["application_id"]: p for p in json.loads(r.stdout)["pairs"]}
+    assert {k: pairs["A1"][k] for k in ("maturity_in_force", "maturity_shadow", "actions_in_force",
+                                        "actions_shadow", "changed")} == {
+        "maturity_in_force": "2024-10-01", "maturity_shadow": "2024-09-30", "actions_in_force": "REVIEW",
+        "actions_shadow": "REVIEW", "changed": True}
+    t = pd.read_csv(out, keep_default_na=False).set_index("application_id")
+    assert (t.loc["A2", "actions_in_force"], t.loc["A2", "actions_shadow"]) == ("REVIEW", "REVIEW;FREEZE_UNDRAWN")
+    assert (t.loc["A1", "maturity_in_force"], t.loc["A1", "maturity_shadow"]) == ("2024-10-01", "2024-09-30")
+    assert not bool(t.loc["B1", "changed"]) and t.loc["B1", "maturity_in_force"] == t.loc["B1", "maturity_shadow"]
+    card = runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url])
+    assert card.exit_code == 0, card.stderr
+    assert "3 paired, 2 would have changed, outcome on 0, limit on 0, maturity or proposed actions only on 2" in card.stdout
