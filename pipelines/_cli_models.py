@@ -92,6 +92,11 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         echo("  training data: " + ("; ".join(f"{k} sha256:{d.get('sha256', '?')} ({d.get('rows', '?')} rows x "
                                               f"{d.get('columns', '?')} columns)" for k, d in data.items())
                                     or "not recorded (registered before training-data hashes)"))
+        from pipelines._crop_governance import unrecorded_farm_tables, unrecorded_words
+
+        missing = unrecorded_farm_tables(d["name"], data)
+        if missing:
+            echo(f"    {unrecorded_words(missing)}")
         prov = v.get("provenance") or {}
         echo("  trained by: " + (f"source sha256:{prov['source_sha256'][:16]}; {prov.get('libraries', '?')}"
                                  if prov.get("source_sha256") else "not recorded (registered before provenance tags)"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,26 @@ MINIMUM_METRICS = (("accuracy_end", ">=", 0.75), ("macro_f1_end", ">=", 0.6), ("
 #: mistakes (``label_noise="transition"``), so they sit above the true-crop ECE by design (the demo's 0.055-0.063
 #: at every checkpoint); #8's ECE <= 0.05 is measured against the true crops by ``agcredit evaluate crop-type``.
 IN_SEASON_MINIMUM_METRICS = (("accuracy", ">=", 0.60), ("macro_f1", ">=", 0.55), ("ece", "<=", 0.15))
+
+
+#: the farm tables a crop-type version's phenology calibration and alert thresholds are fitted on, their hashes
+#: recorded with its training data since 2026-12-07 (:func:`pipelines.train_crop.fitted_on`)
+FARM_TABLES = ("history", "weather")
+
+
+def unrecorded_farm_tables(name: str, training_data: Mapping[str, Any]) -> list[str]:
+    """The :data:`FARM_TABLES` a crop-type version's recorded training data lacks (registered before they were
+    recorded, or nothing fitted on them: its notes say what was); none for another model or a version recording no
+    training data at all (said otherwise)."""
+    if name != "crop-type" or not training_data:
+        return []
+    return [t for t in FARM_TABLES if t not in training_data]
+
+
+def unrecorded_words(missing: Sequence[str]) -> str:
+    """What a card and ``models show`` say of :func:`unrecorded_farm_tables`."""
+    return (f"{', '.join(missing)} (the farm records and weather the phenology calibration and alert thresholds are "
+            "fitted on): not recorded — registered before their hashes were kept, or fitted on none (see the notes)")
 
 
 def _heldout_metrics(clf: CropTypeClassifier, season: str, names: dict[str, int | str]) -> dict[str, float]:

@@ -238,6 +238,11 @@ def card_markdown(card: ModelCard) -> str:
     out += ["", "## Training data", ""]
     out += [f"- {k}: sha256:{d.get('sha256', '?')} ({d.get('rows', '?')} rows × {d.get('columns', '?')} columns)"
             for k, d in sorted(data.items())] or ["- not recorded (registered before training-data hashes)"]
+    from pipelines._crop_governance import unrecorded_farm_tables, unrecorded_words
+
+    missing = unrecorded_farm_tables(card.name, data)
+    if missing:
+        out.append(f"- {unrecorded_words(missing)}")
     if gov.notes:
         out += ["", f"Notes: {gov.notes}"]
     out += ["", "## Standing", "",

@@ -67,8 +67,8 @@ if TYPE_CHECKING:
 __all__ = ["MODEL_NAME", "NO_CROP", "COUNTY_PARAMS", "CHECKPOINTS_SYNTAX", "TrainResult", "crop_labels",
            "county_checkpoints", "calendar_checkpoints", "parse_checkpoints", "resolve_checkpoints",
            "checkpoint_summary", "county_crop_labels", "crop_governance", "crop_minimum_metrics", "MINIMUM_METRICS",
-           "IN_SEASON_MINIMUM_METRICS", "fitted_summary", "history_fits", "train_crop_type", "train_crop_type_county",
-           "train_crop_type_tables"]
+           "IN_SEASON_MINIMUM_METRICS", "fitted_on", "fitted_on_history", "fitted_summary", "history_fits",
+           "train_crop_type", "train_crop_type_county", "train_crop_type_tables"]
 
 MODEL_NAME = "crop-type"
 NO_CROP = "fallow"
@@ -136,7 +136,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                     phenology: dict[str, Any] | None = None,
                     alert_params: dict[str, dict[str, Any]] | Callable[[], dict[str, dict[str, Any]] | None] | None
                     = None, data: str | None = None, operator: str | None = None,
-                    effective: dt.date | None = None) -> TrainResult:
+                    effective: dt.date | None = None,
+                    farm_records: Mapping[str, pd.DataFrame | None] | None = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
 
     ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
@@ -150,6 +151,11 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     happens only when the held-out metrics meet :data:`MINIMUM_METRICS` at end of season and
     :data:`IN_SEASON_MINIMUM_METRICS` at every in-season checkpoint (:func:`crop_minimum_metrics`); otherwise the
     version stays ``challenger`` and the result's notes say why.
+
+    ``farm_records``: the tables ``phenology`` and ``alert_params`` were fitted on — ``history`` (the farm records,
+    as :func:`pipelines.county.read_history` types them) and ``weather`` (the daily weather; None: none) — whose
+    hashes the version records with its training data beside ``series`` and ``labels`` (:func:`fitted_on`), so that
+    two versions whose calibration or thresholds were fitted on other records are told apart.
     """
     from features._crop_features import FeatureCache
     from features.crop_type import CropTypeClassifier
@@ -208,7 +214,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                      params={**clf.get_params(), "seasons": ",".join(seasons)},
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
                                      input_example=example, output_example=answer,
-                                     training_data={"series": series, "labels": lab},
+                                     training_data={"series": series, "labels": lab,
+                                                    **fitted_on(clf, farm_records)},
                                      provenance=registry_provenance(), operator=operator,
                                      input_profile=crop_input_profile(clf, series, lab, cache, names))
         fails = gov.failures()
@@ -220,6 +227,20 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
             notes.append(f"not promoted: below minimum metrics ({'; '.join(fails)})")
     return TrainResult(classifier=clf, metrics=metrics, governance=gov, version=version, promoted=promoted,
                        checkpoint_names=names, notes=notes)
+
+
+def fitted_on(clf: Any, farm_records: Mapping[str, pd.DataFrame | None] | None) -> dict[str, pd.DataFrame]:
+    """Of ``farm_records`` (``history``, ``weather``), the tables the fitted classifier's phenology calibration and
+    alert thresholds were fitted on, as its training data records them: the history when either was fitted, the
+    weather when a calibration was (its thermal-time durations; the alert tuning reads none)."""
+    tables = dict(farm_records or {})
+    cal = dict(getattr(clf, "phenology_calibration_", {}) or {})
+    out: dict[str, pd.DataFrame] = {}
+    if tables.get("history") is not None and (cal or getattr(clf, "alert_params_", None)):
+        out["history"] = tables["history"]
+    if tables.get("weather") is not None and cal:
+        out["weather"] = tables["weather"]
+    return out
 
 
 def crop_input_profile(clf: Any, series: pd.DataFrame, labels: pd.DataFrame, cache: Any,
@@ -295,7 +316,8 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
         return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
                                synthetic=county.synthetic, data=county.data_kind, register=register, promote=promote, params=params,
                                phenology={county.region: calib} if calib is not None else None, alert_params=tuned,
-                               operator=operator, effective=effective or promotion_effective(county))
+                               operator=operator, effective=effective or promotion_effective(county),
+                               farm_records={"history": county.history(), "weather": county.weather()})
 
 
 def _table_path(path: str | Path, what: str) -> Path:
@@ -402,7 +424,7 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     crops = sorted(set(labels["crop"]) - {NO_CROP})
     names = resolve_checkpoints(spec, regions, season, crops)
     summary = checkpoint_summary(names, regions, season)
-    phenology, alerts = (None, None) if history is None else history_fits(
+    phenology, alerts, farm = (None, None, None) if history is None else fitted_on_history(
         history, series, labels, seasons, regions, season, weather=weather)
     if history is None:
         blank_note.append("no --history: give the farm records (field_id, season, declared_crop, sowing_date, "
@@ -410,20 +432,30 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     # labels without a region column: the governance scope names the region of the calendar (--region, the series')
     res = train_crop_type(series, labels, checkpoints=names, regions=() if "region" in labels.columns else regions,
                           synthetic=synthetic, register=register, promote=promote, params=params,
-                          phenology=phenology or None, alert_params=alerts or None, operator=operator)
+                          phenology=phenology or None, alert_params=alerts or None, operator=operator,
+                          farm_records=farm)
     return replace(res, notes=[*summary, *blank_note, *res.notes])
 
 
 def history_fits(history: str | Path, series: pd.DataFrame, labels: pd.DataFrame, seasons: Sequence[str],
                  regions: Sequence[str], current: str, *, weather: str | Path | None = None
                  ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The phenology calibration and alert thresholds of :func:`fitted_on_history`, without the tables."""
+    phenology, alerts, _ = fitted_on_history(history, series, labels, seasons, regions, current, weather=weather)
+    return phenology, alerts
+
+
+def fitted_on_history(history: str | Path, series: pd.DataFrame, labels: pd.DataFrame, seasons: Sequence[str],
+                      regions: Sequence[str], current: str, *, weather: str | Path | None = None
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, pd.DataFrame | None]]:
     """The phenology calibration (region → :class:`features._phenology_calib.Calibration`) and the alert thresholds
     (region → tuned names) of a bank's tables, fitted as ``--county`` fits them: the calibration on the latest
     :data:`pipelines._phenology_fit.CALIBRATION_SEASONS` labelled ``seasons`` (their NDVI in ``series`` smoothed as
     production smooths it, no scene reference; the farm records of those seasons; ``weather`` when given), the
     thresholds on the diaries of the latest :data:`N_TUNE_SEASONS` (:func:`pipelines._alert_fit.tuned_alert_params`;
     ``current`` the season the model is for). ``labels``: :func:`crop_labels` (``fallow`` = nothing declared). With
-    several regions each is fitted on the records of its own labelled fields."""
+    several regions each is fitted on the records of its own labelled fields. Third: the tables read — ``history``
+    (typed) and ``weather`` (None without it) — whose hashes the version records (:func:`fitted_on`)."""
     from pipelines._alert_fit import tuned_alert_params
     from pipelines._phenology_fit import calibration_seasons, fit_phenology
     from pipelines.county import history_strings, read_history
@@ -466,7 +498,7 @@ def history_fits(history: str | Path, series: pd.DataFrame, labels: pd.DataFrame
         tuned = tuned_alert_params(r, list(seasons), current, series, fields, h, rec)
         if tuned is not None:
             alerts[r] = tuned
-    return phenology, alerts
+    return phenology, alerts, {"history": hist, "weather": wx}
 
 
 def _label_regions(labels: pd.DataFrame, series: pd.DataFrame, region: str | None,

@@ -222,3 +222,26 @@ def test_json_is_strict_and_complete_and_a_failed_write_leaves_nothing(store: Pa
     assert "No space left on device" in r.stderr or "disk" in r.stderr.lower(), r.stderr
     assert out.read_text() == "the card filed last quarter\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["card.md", "mlruns"]  # no temporary file beside it
+
+
+def test_a_crop_type_card_lists_the_farm_records_its_calibration_was_fitted_on_or_says_they_are_not_recorded(
+        ) -> None:
+    """A walkthrough: two crop-type versions whose phenology calibration and alert thresholds were fitted on other
+    farm records had cards differing only in version and run — the labels' and series' hashes alike, no hash of the
+    history or weather. A version recording them lists them as the labels and series; one registered before says
+    they are not recorded (and a yield-value card, whose features carry them, says nothing of them)."""
+    rec = {"sha256": "ab" * 32, "rows": 10, "columns": 4}
+    card = _crop_card({"accuracy_end": 0.9})
+    card.entry["training_data"] = {"labels": rec, "series": rec}
+    lines = card_markdown(card).splitlines()
+    assert ("- history, weather (the farm records and weather the phenology calibration and alert thresholds are "
+            "fitted on): not recorded — registered before their hashes were kept, or fitted on none (see the notes)"
+            ) in lines
+    card.entry["training_data"] = {"labels": rec, "series": rec, "history": {**rec, "sha256": "cd" * 32},
+                                   "weather": {**rec, "sha256": "ef" * 32}}
+    lines = card_markdown(card).splitlines()
+    assert f"- history: sha256:{'cd' * 32} (10 rows × 4 columns)" in lines
+    assert f"- weather: sha256:{'ef' * 32} (10 rows × 4 columns)" in lines
+    assert not any("not recorded —" in x for x in lines)
+    card.entry["training_data"] = {"labels": rec, "series": rec, "history": rec}  # a calibration without thermal time
+    assert any(x.startswith("- weather (the farm records") for x in card_markdown(card).splitlines())

@@ -647,3 +647,72 @@ def test_a_version_failing_a_mid_season_gate_is_not_promoted(tmp_path: Path, reg
     gov = governance("crop-type", 1)
     assert {"accuracy_mid >= 0.6", "macro_f1_mid >= 0.55", "ece_mid <= 0.15"} <= {str(q) for q in gov.minimum_metrics}
     assert gov.failures() == ["accuracy_mid >= 0.6 (found 0.4)"]
+
+
+def test_fitted_on_records_the_farm_tables_only_where_something_was_fitted_on_them() -> None:
+    """The history when a calibration or alert thresholds were fitted, the weather when a calibration was (the alert
+    tuning reads none); nothing given, nothing recorded."""
+    from types import SimpleNamespace
+
+    from pipelines.train_crop import fitted_on
+
+    h, w = pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]})
+    both = {"history": h, "weather": w}
+
+    def clf(cal: dict[str, object], alerts: dict[str, object]) -> SimpleNamespace:
+        return SimpleNamespace(phenology_calibration_=cal, alert_params_=alerts)
+
+    assert fitted_on(clf({}, {}), both) == {}
+    assert fitted_on(clf({}, {"r": {"x": 1}}), both) == {"history": h}
+    assert fitted_on(clf({"r": object()}, {}), both) == both
+    assert fitted_on(clf({"r": object()}, {"r": {"x": 1}}), {"history": h, "weather": None}) == {"history": h}
+    assert fitted_on(clf({"r": object()}, {}), None) == {}
+
+
+def test_the_farm_records_the_calibration_was_fitted_on_tell_two_versions_apart(
+        tmp_path: Path, registry: Path, tiny_county_sh: Path, series_cache: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walkthrough: crop-type v1 and v3, their phenology calibration fitted on farm records of which 30% of two
+    seasons' rice rows had been changed to maize (46 maturities moved in shadow), had model cards differing only in
+    version, run and plots — the labels' and series' hashes alike, the history and weather not recorded. Now
+    ``train crop-type`` (--history/--weather tables, and --county) records their hashes with the training data, so
+    ``models card`` and ``models show`` tell the versions apart."""
+    from models import registry as reg
+    from models._digest import frame_hash
+    from pipelines.county import County, read_history
+
+    monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})
+    args = _county_as_tables(tiny_county_sh, series_cache, tmp_path)
+    wx = tiny_county_sh / "weather" / "daily.csv"
+    assert wx.is_file()
+    hist = pd.read_csv(tmp_path / "history.csv", dtype=str, keep_default_na=False)
+    crops = sorted(set(hist["declared_crop"]) - {""})
+    assert len(crops) >= 2
+    changed = hist["declared_crop"] == crops[0]
+    changed &= changed.cumsum() <= 3  # three of the first crop's rows declared as another
+    hist.loc[changed, "declared_crop"] = crops[1]
+    hist.to_csv(tmp_path / "history2.csv", index=False)
+    runner = CliRunner()
+    for h in ("history.csv", "history2.csv"):
+        r = runner.invoke(app, [*args, "--history", str(tmp_path / h), "--weather", str(wx), "--no-promote"])
+        assert r.exit_code == 0, r.output
+    data = {v["version"]: v["training_data"] for v in reg.model_versions("crop-type")}
+    assert set(data["1"]) == set(data["2"]) == {"labels", "series", "history", "weather"}
+    assert data["1"]["labels"] == data["2"]["labels"] and data["1"]["series"] == data["2"]["series"]
+    assert data["1"]["weather"] == data["2"]["weather"]
+    assert data["1"]["history"]["sha256"] == frame_hash(read_history(tmp_path / "history.csv"))
+    assert data["2"]["history"]["sha256"] == frame_hash(read_history(tmp_path / "history2.csv"))
+    assert data["1"]["history"]["sha256"] != data["2"]["history"]["sha256"]
+    cards = [runner.invoke(app, ["models", "card", "crop-type", "--version", v]) for v in ("1", "2")]
+    assert all(c.exit_code == 0 for c in cards), [c.output for c in cards]
+    assert f"- history: sha256:{data['1']['history']['sha256']}" in cards[0].stdout
+    assert f"- history: sha256:{data['2']['history']['sha256']}" in cards[1].stdout
+    assert "not recorded —" not in cards[0].stdout
+    shown = runner.invoke(app, ["models", "show", "crop-type"])
+    assert shown.exit_code == 0 and f"history sha256:{data['2']['history']['sha256']}" in shown.stdout
+    # the county path records its own records/history.csv and weather/daily.csv
+    county = County(tiny_county_sh, cache_dir=series_cache)
+    res = train_crop_type_county(county, promote=False)
+    own = {v["version"]: v["training_data"] for v in reg.model_versions("crop-type")}[str(res.version)]
+    assert own["history"]["sha256"] == frame_hash(county.history())
+    assert own["weather"]["sha256"] == frame_hash(county.weather())
