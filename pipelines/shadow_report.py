@@ -15,10 +15,13 @@ then — before any outcome was known. This module reads it (the store read only
   latest pre_harvest checkpoint (the season calendar, :func:`pipelines.schedule.load_calendar`) of the regions and
   crops its records valued (:func:`season_end`); a season short of it is in progress, not whole.
 * **What the shadow would have changed**: per date and overall, the outcomes' transitions (in force → shadow), the
-  lines whose limit differs, the limits and granted limits each side, reason codes added and removed, the alerts
-  behind the re-underwriting decisions added and removed (:func:`alert_changes`: a crop-type challenger's own), the
-  largest differences — the comparison of ``models impact`` (:func:`pipelines.impact.compare_decisions`,
-  :class:`pipelines.impact.ImpactResult`), on decisions written in the season instead of re-decided now.
+  lines whose limit differs, the limits and granted limits each side, the decisions whose maturity or proposed
+  actions alone moved (a crop-type challenger's phenology calibration moves the maturity) and those whose reasons
+  alone did, reason codes added and removed, the alerts behind the re-underwriting decisions added and removed
+  (:func:`alert_changes`: a crop-type challenger's own), the largest differences, each saying what moved
+  (:func:`pipelines._impact_result.change_words`) — the comparison of ``models impact``
+  (:func:`pipelines.impact.compare_decisions`, :class:`pipelines.impact.ImpactResult`), on decisions written in the
+  season instead of re-decided now.
 * **Against outcomes** (a reported yields file, as ``models performance yield-value`` reads it): each side's field
   yield predictions as recorded in the bodies (the model's own ``model_yield_p10_t_ha``, ``…p50…`` and, since body
   schema /2, ``…p90…``) against the reported yield, per dated run (its records' checkpoint, ``provenance.checkpoint``,
