@@ -137,8 +137,9 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     ``merge`` (default): a folder already fetched for another window keeps its scenes, this fetch's are added to its
     ``index.csv`` (``sentinelhub.json`` lists every window); a folder whose scenes cannot be merged (another
     endpoint or max_cloud, a box name standing for other ground, an index not written by a fetch) is refused before
-    any request. A re-run for the same window rewrites the index. ``merge=False``: the index holds this fetch's
-    scenes only (a working folder read at once, as the feature path does).
+    any request, also for the same window. A re-run for the same window and boxes rewrites the index.
+    ``merge=False``: the index holds this fetch's scenes only (a working folder read at once, as the feature path
+    does).
 
     An acquisition the service keeps failing (a 5xx after the retries, an unreadable GeoTIFF, a 4xx other than
     401/403/429): by default the fetch is an error and nothing is written (the downloaded ones stay cached).

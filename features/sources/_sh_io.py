@@ -250,10 +250,13 @@ def _tile_record(tile: Tile) -> dict[str, Any]:
 def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: date, end: date,
                     max_cloud: float) -> dict[str, Any] | None:
     """The provenance note of a scene folder that a fetch may add its scenes to, None for a folder without an
-    ``index.csv`` or one fetched for exactly this window (a re-run: its index is rewritten). Called before any
-    request. A folder whose scenes cannot be told apart from this fetch's is refused (:class:`UserInputError`, exit
-    2): an index not written by a fetch, or by a version that did not record its boxes, another endpoint or
-    max_cloud, or a box name (``S2_<tile>_<date>.tif``) standing for another box (other fields or resolution)."""
+    ``index.csv`` or one fetched for exactly this window and these boxes (a re-run: its index is rewritten). Called
+    before any request. A folder whose scenes cannot be told apart from this fetch's is refused
+    (:class:`UserInputError`, exit 2): an index not written by a fetch, or by a version that did not record its boxes,
+    another endpoint or max_cloud, or a box name (``S2_<tile>_<date>.tif``) standing for another box (other fields or
+    resolution) — also for the same window (a re-run with other fields, ``--max-cloud``, endpoint or resolution
+    overwrote the folder's scenes and left the others' GeoTIFFs unindexed). The same window with other boxes besides
+    (fields elsewhere) is merged."""
     if not (out_dir / "index.csv").is_file():
         return None
     where = f"out {out_dir}"
@@ -265,8 +268,6 @@ def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: d
         raise UserInputError(f"{where}: holds an index.csv not written by a Sentinel Hub fetch (no readable "
                              "sentinelhub.json); fetch into an empty folder") from None
     windows = note.get("windows") or [[note.get("start"), note.get("end")]]
-    if windows == [[str(start), str(end)]]:
-        return None  # the same window again: this fetch's scenes replace the index
     old_tiles = note.get("tiles")
     problem = ""
     if not isinstance(old_tiles, dict):
@@ -282,6 +283,9 @@ def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: d
     if problem:
         raise UserInputError(f"{where}: already holds scenes for {windows[0][0]} to {windows[-1][1]} and {problem}; "
                              f"fetch {start} to {end} into another folder")
+    assert isinstance(old_tiles, dict)
+    if windows == [[str(start), str(end)]] and set(old_tiles) == {t.tile_id for t in tiles}:
+        return None  # the same window and boxes again (a re-run): this fetch's scenes replace the index
     return note
 
 

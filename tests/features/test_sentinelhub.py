@@ -1001,9 +1001,10 @@ def test_a_folder_whose_scenes_cannot_be_merged_is_refused_before_any_request(tm
     with pytest.raises(UserInputError, match=r"not written by a Sentinel Hub fetch"):
         sh.fetch(make_fields(), date(2023, 6, 5), date(2023, 6, 10), other, retry=FAST)
     assert len(responses.calls) == calls and (out / "index.csv").read_bytes() == before
-    # the same window again is a re-run: the index is this fetch's scenes
-    sh.fetch(far, date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=tmp_path / "c", retry=FAST)
-    assert len(list(csv.DictReader((out / "index.csv").read_text().splitlines()))) == 1
+    # the same window again with other ground under a box's name is refused too (it overwrote the folder)
+    with pytest.raises(UserInputError, match=r"its box 14Nc000t00 covers other ground"):
+        sh.fetch(far, date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=tmp_path / "c", retry=FAST)
+    assert (out / "index.csv").read_bytes() == before
 
 
 @responses.activate
