@@ -34,9 +34,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from features._fetch_gaps import (
+    MissingAcquisitions,
+    WindowNotFetched,
+    fetch_gaps,
+    fetched_windows,
+    unfetched_spans,
+)
 from features.atomic import cached_table, private_tempdir
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
-from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
+from features.errors import FieldsError, ImageryError, format_offenders
 from features.sources import ImagerySpec, resolve_imagery
 from features.sources.local import (
     Scene,
@@ -51,7 +58,7 @@ from features.sources.table import read_series_table
 from features.zonal import few_clear_fields, required_bands
 
 __all__ = ["NO_FIELD_PROBLEM", "NoFieldSeriesError", "SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "scene_reference",
-           "ENGINE_VERSION"]
+           "ENGINE_VERSION", "MissingAcquisitions", "WindowNotFetched", "fetch_gaps", "missing_acquisitions"]
 
 #: bump when the statistics change, to invalidate caches
 ENGINE_VERSION = "zonal-1"
@@ -391,38 +398,32 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                         reference=ref, fetch_summary=fetch_summary)
 
 
-def fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
-    """The acquisition dates of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
-    download (``missing`` in its ``sentinelhub.json``), in date order (none: no such file, or nothing missing)."""
-    import json
-
-    try:
-        note = json.loads((folder / "sentinelhub.json").read_text())
-        missing = note.get("missing") or [] if isinstance(note, dict) else []
-        return sorted({str(m["date"]) for m in missing if isinstance(m, dict)
-                       and lo.isoformat() <= str(m.get("date", "")) <= hi.isoformat()})
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-
-
 def _fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
-    """A warning for the acquisitions of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
-    download (:func:`fetch_gaps`): the series lacks those dates."""
+    """Warnings for the acquisitions of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
+    download (:func:`fetch_gaps`) and for the days of [lo, hi] no fetch into it covered (:func:`unfetched_spans`: a
+    folder fetched up to an earlier as-of): the series lacks those dates."""
+    out = []
+    spans = unfetched_spans(folder, lo, hi)
+    if spans:
+        out.append(WindowNotFetched(spans=spans, fetched=fetched_windows(folder) or [], lo=lo, hi=hi,
+                                    folder=folder).warning())
     days = fetch_gaps(folder, lo, hi)
-    if not days:
-        return []
-    return [f"{len(days)} acquisition date(s) in the window were not fetched from Sentinel Hub (recorded in "
-            f"{folder / 'sentinelhub.json'}): {', '.join(days[:10])}{' …' if len(days) > 10 else ''}; the series "
-            "lacks them — re-run `agcredit imagery fetch` into the folder to fetch only those"]
+    if days:
+        out.append(f"{len(days)} acquisition date(s) in the window were not fetched from Sentinel Hub (recorded in "
+                   f"{folder / 'sentinelhub.json'}): {', '.join(days[:10])}{' …' if len(days) > 10 else ''}; the "
+                   "series lacks them — re-run `agcredit imagery fetch` into the folder to fetch only those")
+    return out
 
 
 def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
                          as_of: dt.date | None, *, allow: bool) -> list[str]:
     """The acquisition dates in ``season``'s window of ``fields`` up to ``as_of`` that a partial ``agcredit imagery
-    fetch`` into the scene folder ``imagery`` recorded missing (:func:`fetch_gaps`; none for other sources). A
-    decision or valuation made without them is final and a replay after a re-fetch differs, so it is refused (a
-    one-line user error naming the dates) unless ``allow`` (``--allow-missing-acquisitions``): the caller then
-    records the dates returned."""
+    fetch`` into the scene folder ``imagery`` recorded missing (:func:`fetch_gaps`; none for other sources), after
+    the spans of that window no fetch into the folder covered (:func:`unfetched_spans`, each as ``FIRST/LAST``: a
+    folder fetched up to an earlier as-of, or from a later start). A decision or valuation made without them is final
+    and a replay after a re-fetch differs, so it is refused (a one-line user error naming the dates, or the folder's
+    windows and the days asked) unless ``allow`` (``--allow-missing-acquisitions``): the caller then records the dates
+    returned."""
     if imagery is None:
         return []
     season = check_season(season)
@@ -441,31 +442,14 @@ def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, s
         _, lo, hi = _field_windows(fs, season, None, None)
     except ImageryError:
         return []  # no season window: the series step says so
-    days = fetch_gaps(folder, lo, min(hi, as_of) if as_of else hi)
+    upto = min(hi, as_of) if as_of else hi
+    spans = unfetched_spans(folder, lo, upto)
+    if spans and not allow:
+        raise WindowNotFetched(spans=spans, fetched=fetched_windows(folder) or [], lo=lo, hi=upto, folder=folder)
+    days = fetch_gaps(folder, lo, upto)
     if days and not allow:
         raise MissingAcquisitions(days=days, folder=folder)
-    return days
-
-
-class MissingAcquisitions(UserInputError):
-    """:func:`missing_acquisitions`' refusal: ``days`` recorded missing in the scene folder ``folder``."""
-
-    def __init__(self, *, days: Sequence[str], folder: Path) -> None:
-        self.days, self.folder = list(days), Path(folder)
-        super().__init__(f"{self._found()}: complete them with `agcredit imagery fetch` into the folder, or give "
-                         "--allow-missing-acquisitions to go on without them (the dates are then recorded)")
-
-    def _found(self) -> str:
-        shown = ", ".join(self.days[:10]) + (" …" if len(self.days) > 10 else "")
-        return (f"{len(self.days)} acquisition date(s) in the window are recorded missing in "
-                f"{self.folder / 'sentinelhub.json'} ({shown})")
-
-    def for_due(self, county: str | Path, season: str, as_of: dt.date) -> str:
-        """The message for ``reunderwrite --due``, which refuses --allow-missing-acquisitions (a scheduled run
-        decides on complete imagery only): run the checkpoint alone with it, or complete the folder."""
-        return (f"{self._found()}, for the checkpoint due as of {as_of}: complete them with `agcredit imagery fetch` "
-                f"into the folder, or run that checkpoint alone (`agcredit reunderwrite --county {county} --season "
-                f"{season} --as-of {as_of} --allow-missing-acquisitions`) — a later --due then marks it covered")
+    return [f"{a}/{b}" for a, b in spans] + days
 
 
 def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,

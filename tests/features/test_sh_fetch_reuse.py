@@ -1,6 +1,6 @@
-"""A scene folder fetched before is reused by a later fetch only for what it holds: the same window fetched again
-with other fields, ``--max-cloud``, endpoint or resolution is refused before any request (it overwrote the
-folder)."""
+"""A scene folder fetched before is reused by a later fetch or read only for what it holds: the same window fetched
+again with other fields, ``--max-cloud``, endpoint or resolution is refused before any request (it overwrote the
+folder), and a folder used for days its fetched windows do not cover is refused like one with missing dates."""
 
 from __future__ import annotations
 
@@ -60,3 +60,54 @@ def test_the_same_window_with_other_fields_cloud_endpoint_or_resolution_is_refus
         str(p.relative_to(out)) for p in out.rglob("*.tif"))
 
 
+
+def test_the_days_no_fetched_window_covers(tmp_path):
+    """A folder's fetched windows (sentinelhub.json) against the window a run asks for: the days after the fetch's
+    end, before its start and between two windows are not covered; adjoining windows are one; a folder not written
+    by a fetch (or a note without windows) has nothing to check."""
+    import json
+
+    from features._fetch_gaps import unfetched_spans
+
+    d = date.fromisoformat
+    note = tmp_path / "sentinelhub.json"
+    note.write_text(json.dumps({"source": "sentinelhub", "windows": [["2009-05-15", "2009-06-30"],
+                                                                     ["2009-07-01", "2009-07-31"],
+                                                                     ["2009-09-01", "2009-09-10"]]}))
+    assert unfetched_spans(tmp_path, d("2009-05-15"), d("2009-07-31")) == []
+    assert unfetched_spans(tmp_path, d("2009-05-01"), d("2009-09-30")) == [
+        (d("2009-05-01"), d("2009-05-14")), (d("2009-08-01"), d("2009-08-31")), (d("2009-09-11"), d("2009-09-30"))]
+    assert unfetched_spans(tmp_path, d("2009-06-01"), d("2009-08-05")) == [(d("2009-08-01"), d("2009-08-05"))]
+    assert unfetched_spans(tmp_path / "index.csv", d("2009-06-01"), d("2009-08-05")) == [
+        (d("2009-08-01"), d("2009-08-05"))]  # an index.csv: its folder's note
+    assert unfetched_spans(tmp_path, d("2009-08-05"), d("2009-06-01")) == []  # an as-of before the season
+    note.write_text(json.dumps({"source": "sentinelhub", "start": "2009-05-15", "end": "2009-07-31"}))  # older note
+    assert unfetched_spans(tmp_path, d("2009-05-15"), d("2009-08-01")) == [(d("2009-08-01"), d("2009-08-01"))]
+    note.write_text(json.dumps({"missing": [{"date": "2009-06-01", "tile_id": "T", "reason": "HTTP 500"}]}))
+    assert unfetched_spans(tmp_path, d("2009-05-15"), d("2009-09-30")) == []
+    note.unlink()
+    assert unfetched_spans(tmp_path, d("2009-05-15"), d("2009-09-30")) == []
+
+
+@responses.activate
+def test_a_series_read_beyond_the_fetched_window_says_so(tmp_path):
+    """`features series` on a folder fetched up to an earlier date read the season's later days as if nothing had
+    been acquired, without a word: it warns now, naming the folder's window and the days it lacks."""
+    from features.series import build_series
+
+    add_token()
+    add_catalog(days=("2023-06-01", "2023-06-06"))
+    add_process()
+    out = tmp_path / "o"
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=tmp_path / "c", retry=FAST)
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), variables=("NDVI",))
+    said = [w for w in res.warnings if "fetched from Sentinel Hub" in w]
+    assert said == [f"scene folder {out} was fetched from Sentinel Hub for 2023-06-01 to 2023-06-03 (its "
+                    "sentinelhub.json), not for 2023-06-04 to 2023-06-10 of the window asked (2023-06-01 to "
+                    f"2023-06-10): the series lacks their acquisitions — complete it with `agcredit imagery fetch "
+                    f"--out {out} --as-of 2023-06-10` (the same fields and season; the scenes it holds come from the "
+                    "cache)"]
+    res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), as_of=date(2023, 6, 3),
+                       variables=("NDVI",))
+    assert not [w for w in res.warnings if "fetched from Sentinel Hub" in w]

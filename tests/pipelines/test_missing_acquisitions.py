@@ -141,3 +141,79 @@ def test_reunderwriting_on_a_partial_fetch_allowed_replays_on_the_same_folder(
     r = CliRunner().invoke(app, ["audit", "replay", "--reunderwriting", *files], env=env)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert f"{len(bodies)} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.stdout
+
+
+def _fetched_to(world: dict[str, Any], tmp_path: Path) -> tuple[Path, str, str]:  # noqa: F811
+    """The county's scene folder as `imagery fetch --as-of` ten days before the decision date wrote it (its
+    sentinelhub.json's window ends there), the window it was fetched for and the days it lacks (``FIRST/LAST``)."""
+    from features.series import season_window
+
+    c = world["county"]
+    folder = tmp_path / "scenes"
+    shutil.copytree(c.imagery, folder)
+    lo, _ = season_window(world["season"], c.region)
+    end = world["as_of"] - timedelta(days=10)
+    (folder / "sentinelhub.json").write_text(json.dumps({
+        "source": "sentinelhub", "start": str(lo), "end": str(end), "windows": [[str(lo), str(end)]]}))
+    return folder, f"{lo} to {end}", f"{end + timedelta(days=1)}/{world['as_of']}"
+
+
+def test_a_folder_fetched_up_to_an_earlier_date_is_refused_at_a_later_as_of(world: dict[str, Any], registry: str,  # noqa: F811
+                                                                           tmp_path: Path) -> None:
+    """A folder `imagery fetch --as-of` wrote up to an earlier date was used at a later --as-of without a word (every
+    field `not_sown`, 0 ha planted: the acquisitions after the fetch's end were never fetched): `features build`,
+    `underwrite`, `value` and `reunderwrite` refuse it in one line naming the folder, the window it was fetched for,
+    the days asked and the `imagery fetch --as-of` that completes it, unless --allow-missing-acquisitions (the span
+    is then recorded); `features series` and `monitor` warn."""
+    c = world["county"]
+    scenes, fetched, span = _fetched_to(world, tmp_path)
+    first, last = span.split("/")
+    runner, env = CliRunner(), {"AGCREDIT_TOKEN_KEY": KEY}
+    db = tmp_path / "s.db"
+    rec = c.path / "records"
+    dates = ["--season", world["season"], "--as-of", str(world["as_of"])]
+    common = ["--applications", str(rec / "applications.csv"), "--fields", str(rec / "fields.gpkg"), "--imagery",
+              str(scenes), *dates, "--profile", "in-kcc", "--cache", str(tmp_path / "cache"),
+              "--book", str(rec / "book.csv"), "--store", f"sqlite:///{db}", "--crop-model", "none", "--no-progress"]
+
+    def refused(r: Any) -> None:
+        assert r.exit_code == 2, r.stdout + r.stderr
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert (f"scene folder {scenes} was fetched from Sentinel Hub for {fetched} (its sentinelhub.json), not for "
+                f"{first} to {last} of the window asked") in lines[0], lines[0]
+        assert f"`agcredit imagery fetch --out {scenes} --as-of {world['as_of']}`" in lines[0]
+        assert "--allow-missing-acquisitions" in lines[0]
+
+    refused(runner.invoke(app, ["underwrite", *common], env=env))
+    assert not db.exists()
+    feats = tmp_path / "f.parquet"
+    build = ["features", "build", "--fields", str(rec / "fields.gpkg"), "--imagery", str(scenes), *dates, "--out",
+             str(feats), "--crop-model", "none", "--no-progress"]
+    refused(runner.invoke(app, build, env=env))
+    assert not feats.exists()
+    refused(runner.invoke(app, ["value", "--fields", str(rec / "fields.gpkg"), "--imagery", str(scenes), *dates,
+                                "--out", str(tmp_path / "v")], env=env))
+    refused(runner.invoke(app, ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(scenes), *dates,
+                                "--book", str(rec / "book.csv"), "--applications", str(rec / "applications.csv"),
+                                "--store", f"sqlite:///{tmp_path / 'r.db'}", "--profile", "in-kcc"], env=env))
+    # the series is not a decision: it warns, naming what is not fetched
+    r = runner.invoke(app, ["features", "series", "--fields", str(rec / "fields.gpkg"), "--imagery", str(scenes),
+                            *dates, "--out", str(tmp_path / "s.parquet"), "--no-progress"], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert f"warning: scene folder {scenes} was fetched from Sentinel Hub for {fetched}" in r.stderr
+    r = runner.invoke(app, ["monitor", "--fields", str(rec / "fields.gpkg"), "--imagery", str(scenes), *dates,
+                            "--crop-model", "none"], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert f"warning: scene folder {scenes} was fetched from Sentinel Hub for {fetched}" in r.stderr
+    # allowed: built, and the lineage names the span built without
+    r = runner.invoke(app, [*build, "--allow-missing-acquisitions"], env=env)
+    assert r.exit_code == 0, r.stderr
+    from pipelines.featurize import read_lineage
+
+    assert (read_lineage(feats) or {}).get("missing_acquisitions") == [span]
+    # the fetched window covering the date: nothing said
+    (scenes / "sentinelhub.json").write_text(json.dumps({"source": "sentinelhub", "windows": [
+        [fetched.split(" to ")[0], str(world["as_of"])]]}))
+    r = runner.invoke(app, build, env=env)
+    assert r.exit_code == 0 and "fetched from Sentinel Hub" not in r.stderr, r.stderr
