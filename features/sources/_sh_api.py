@@ -30,7 +30,7 @@ from sentinelhub import (
 )
 from sentinelhub.api.catalog import SentinelHubCatalog
 from sentinelhub.constants import RequestType
-from sentinelhub.download import DownloadRequest, SentinelHubDownloadClient
+from sentinelhub.download import DownloadRequest, SentinelHubDownloadClient, SentinelHubSession
 from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException, SHRateLimitWarning
 
 from features.errors import ImageryError, UserInputError
@@ -76,9 +76,23 @@ LOG = logging.getLogger("features.sources.sentinelhub")
 _CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "urllib3")
 
 
+class _Session(SentinelHubSession):
+    """sentinelhub's session, but a token endpoint's 4xx other than OAuth's error answers (HTTP 400 or 401 with a
+    JSON ``error``) is raised as its HTTP status whatever its body: sentinelhub's hook handed any 4xx with a JSON
+    ``error`` to oauthlib, so a 429 was not retried and a 404 read "OAuth error CustomOAuth2Error — check the token
+    URL" without its status. Now a 429 is retried (its ``Retry-After`` honoured) and a 404 or 403 named by its status
+    (:meth:`_Api._classify`)."""
+
+    @staticmethod
+    def _compliance_hook(response: requests.Response) -> requests.Response:
+        if 400 <= response.status_code < 500 and response.status_code not in (400, 401):
+            response.raise_for_status()
+        return SentinelHubSession._compliance_hook(response)
+
+
 class _Client(SentinelHubDownloadClient):
     """The sentinelhub download client, remembering the headers of its last HTTP answer (a 429's ``Retry-After``
-    is read from them: the client raises before handing the answer back)."""
+    is read from them: the client raises before handing the answer back); its new sessions are :class:`_Session` s."""
 
     last_headers: dict[str, Any]
 
@@ -86,6 +100,16 @@ class _Client(SentinelHubDownloadClient):
         response = super()._do_download(request)
         self.last_headers = dict(response.headers)
         return response
+
+    def get_session(self) -> SentinelHubSession:
+        if self.session:
+            return self.session
+        cached = SentinelHubDownloadClient._CACHED_SESSIONS
+        key = self._get_cache_key(self.config)
+        session = cached.get(key) or cached.get(SentinelHubDownloadClient._UNIVERSAL_CACHE_KEY)
+        if session is None:
+            session = cached[key] = _Session(config=self.config)
+        return session
 
 
 # ---------------------------------------------------------------- sentinelhub's own log, kept quiet
