@@ -291,6 +291,7 @@ class _Api:
         while attempt < max(r.attempts, 1):
             status: int | None = None
             message = ""
+            token = False  # the token endpoint failed, not the service
             self.summary.requests += 1
             self.client.last_headers = {}
             try:
@@ -305,11 +306,13 @@ class _Api:
                 status, message = 429, "too many requests"
             except DownloadFailedException as e:
                 status, message = self._classify(e, renewed=renewed)
+                token = self._from_token(e)
             except requests.HTTPError as e:  # the client hands a 429 of the token endpoint back unwrapped
                 if e.response is None or int(e.response.status_code) != 429:
                     raise
                 self.client.last_headers = dict(e.response.headers)
                 status, message = 429, f"HTTP 429: rate limited by the token endpoint {_host(self.ep['token_url'])}"
+                token = True
             except Exception as e:  # oauthlib's OAuth2Error: the token endpoint's answer was not a token
                 if type(e).__module__.startswith("oauthlib"):
                     raise self._oauth_error(e) from None
@@ -320,14 +323,14 @@ class _Api:
                 continue
             retriable = status is None or status == 429 or status >= 500
             if not retriable or attempt + 1 >= r.attempts:
-                raise Failure(status, self.scrub(message))
+                raise Failure(status, self.scrub(message), token)
             delay = min(r.base_delay * r.factor ** attempt, r.max_delay)
             asked = retry_after_seconds(header_value(self.client.last_headers, "Retry-After")) if status == 429 else None
             if asked is not None:
                 delay = max(delay, asked)
                 if waited + delay > r.max_total_wait:
                     raise Failure(status, self.scrub(f"{message}; the service asked to wait {asked:g} s more, past "
-                                                     f"the {r.max_total_wait:g} s bound on waiting"))
+                                                     f"the {r.max_total_wait:g} s bound on waiting"), token)
             self.summary.retries += 1
             waited += delay
             r.sleep(delay)
@@ -360,6 +363,13 @@ class _Api:
         session = self.client.get_session()
         session._token = session._collect_new_token()
 
+    def _from_token(self, e: DownloadFailedException) -> bool:
+        """Whether the failed request was the token endpoint's (no token yet, or a renewal)."""
+        rexc = e.request_exception
+        url = str(getattr(getattr(rexc, "response", None), "url", "") or
+                  getattr(getattr(rexc, "request", None), "url", "") or "")
+        return bool(url) and url.startswith(self.ep["token_url"])
+
     def _classify(self, e: DownloadFailedException, *, renewed: bool = True) -> tuple[int | None, str]:
         """(status, message) of a failed request; raises the credentials error for a refusal by the token endpoint
         and for a 401 from the service once the token was ``renewed`` (a first 401 is returned: a new token is
@@ -369,6 +379,8 @@ class _Api:
         if resp is None:
             req_url = str(getattr(getattr(rexc, "request", None), "url", "") or "")
             host = _host(req_url) or "Sentinel Hub"
+            if self._from_token(e):  # no token yet: the token endpoint, not the service asked for
+                host = f"the token endpoint {host}"
             if isinstance(rexc, requests.exceptions.SSLError):
                 return None, f"TLS with {host} failed (SSLError: certificate or handshake refused)"
             if isinstance(rexc, requests.exceptions.Timeout):
@@ -401,7 +413,8 @@ class _Api:
             detail = resp.json().get("error", {}).get("message", "")
         except Exception:
             detail = ""
-        return status, f"HTTP {status}" + (f": {str(detail)[:200]}" if detail else "")
+        said = f" from the token endpoint {_host(self.ep['token_url'])}" if url.startswith(self.ep["token_url"]) else ""
+        return status, f"HTTP {status}{said}" + (f": {str(detail)[:200]}" if detail else "")
 
     def account_pu(self, headers: dict[str, Any], estimate: float) -> None:
         spent = header_value(headers, "x-processingunits-spent")

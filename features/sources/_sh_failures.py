@@ -5,7 +5,7 @@ the error of a failed Catalog search, and a URL's host for messages."""
 from __future__ import annotations
 
 from features.errors import ImageryError
-from features.sources._sh_io import Failure, SentinelHubQuotaError
+from features.sources._sh_io import Failure, SentinelHubQuotaError, window_text
 
 __all__ = [
     "_reason", "_detail", "_host", "_raise_failure",
@@ -37,8 +37,16 @@ def _host(url: str) -> str:
 
 
 def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str) -> None:
+    """The error of a failed search (``what``, e.g. "Catalog API search") for the window ``dates`` (its first and last
+    day): a 403 or 429 is the quota error naming the window; a failure of the token endpoint (``f.token``: no token to
+    search with) is named as the token endpoint's, not the search's."""
+    window = (dates[0], dates[-1])
     if f.status in (403, 429):  # the catalog is searched before any scene is fetched
         raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=0,
-                                    detail=_detail(f)) from None
-    raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {dates[0]} to {dates[-1]}; fields",
+                                    detail=_detail(f), window=window) from None
+    if f.token:
+        raise ImageryError(source="Sentinel Hub", problem=(
+            f"{f.message}: no token, so no {what} for {window_text(*window)} (nothing fetched; try again later, or "
+            "check the token URL); fields"), offenders=field_ids) from None
+    raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {window_text(*window)}; fields",
                        offenders=field_ids) from None

@@ -53,7 +53,7 @@ def tile_task(task: TileTask) -> dict[str, Any]:
             return {"days": api.acquisitions(task.tile, task.start, task.end, task.max_cloud),
                     "summary": asdict(summary)}
         except Failure as f:
-            return {"failure": (f.status, f.message), "summary": asdict(summary)}
+            return {"failure": (f.status, f.message, f.token), "summary": asdict(summary)}
     jobs: list[dict[str, Any]] = []
     refused = False
     for day in task.days:
@@ -64,7 +64,7 @@ def tile_task(task: TileTask) -> dict[str, Any]:
             answer["path"] = str(got) if got is not None else None
         except Failure as f:
             refused = refused or f.status == 403
-            answer["failure"] = (f.status, f.message)
+            answer["failure"] = (f.status, f.message, f.token)
         answer["summary"] = asdict(api.summary)
         jobs.append(answer)
     return {"jobs": jobs}

@@ -28,7 +28,7 @@ __all__ = [
     "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
     "StatisticsFailed",
     "MAX_RETRY_AFTER_TOTAL", "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value",
-    "existing_scenes", "file_lock", "retry_after_seconds", "utc", "write_scenes",
+    "existing_scenes", "file_lock", "retry_after_seconds", "utc", "window_text", "write_scenes",
 ]
 
 
@@ -46,17 +46,24 @@ class SentinelHubQuotaError(ImageryError):
     fetched."""
 
     def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes",
-                 detail: str = "") -> None:
+                 detail: str = "", window: tuple[str, str] | None = None) -> None:
         self.status, self.dates, self.fields, self.done, self.what = status, dates, fields, done, what
-        self.detail = detail
+        self.detail, self.window = detail, window
         dates = list(dict.fromkeys(dates))  # a one-day window is not named twice
         said = f": {detail}" if detail else ""
         why = (f"forbidden (HTTP 403{said}): the account's plan does not allow this request or its processing units "
                "are used up — the credentials were accepted") if status == 403 else \
             f"rate limit or quota still exceeded after the retries (HTTP 429{said})"
+        # a Catalog search (``window``) refused: the window's ends are no acquisitions, the window is named
+        what_not = window_text(*window) if window is not None else f"dates {format_offenders(dates)}"
         super().__init__(source="Sentinel Hub", problem=(
-            f"{why}; not fetched: dates {format_offenders(dates)}; fields {format_offenders(fields)}; "
+            f"{why}; not fetched: {what_not}; fields {format_offenders(fields)}; "
             f"{done} {what} already downloaded are cached and a re-run resumes from them"))
+
+
+def window_text(first: object, last: object) -> str:
+    """``the window 2009-05-15 to 2010-02-28``, or ``the day 2009-05-15`` for a one-day window."""
+    return f"the day {first}" if str(first) == str(last) else f"the window {first} to {last}"
 
 
 class StatisticsFailed(ImageryError):
@@ -190,8 +197,11 @@ class FetchResult:
 
 
 class Failure(Exception):
-    def __init__(self, status: int | None, message: str) -> None:
-        self.status, self.message = status, message
+    """A request that failed after its retries: the HTTP ``status`` (None: no answer), the message, and whether the
+    OAuth ``token`` endpoint failed (no token to ask the service with) rather than the service."""
+
+    def __init__(self, status: int | None, message: str, token: bool = False) -> None:
+        self.status, self.message, self.token = status, message, bool(token)
         super().__init__(message)
 
 

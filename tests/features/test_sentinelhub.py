@@ -1343,8 +1343,8 @@ def test_an_unreachable_host_is_named_and_403_is_not_credentials(tmp_path):
 
     responses.add(responses.POST, TOKEN_URL, body=requests.exceptions.ConnectionError("connection refused"))
     add_catalog(days=("2023-06-01",))
-    with pytest.raises(ImageryError, match=r"could not reach identity.dataspace.copernicus.eu \(ConnectionError: "
-                                           r"host down or unreachable"):
+    with pytest.raises(ImageryError, match=r"could not reach the token endpoint identity.dataspace.copernicus.eu "
+                                           r"\(ConnectionError: host down or unreachable"):
         _fetch_one(tmp_path)
     responses.reset()
     SentinelHubDownloadClient._CACHED_SESSIONS.clear()

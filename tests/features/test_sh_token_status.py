@@ -7,10 +7,12 @@ from datetime import date
 
 import pytest
 import responses
+from sentinelhub import SentinelHubDownloadClient
 
 from features.errors import ImageryError, UserInputError
 from features.sources import sentinelhub as sh
 from tests.features.test_sentinelhub import (  # noqa: F401 - _sh: the credentials and session fixture
+    CATALOG_URL,
     SECRET,
     TOKEN_URL,
     _sh,
@@ -60,3 +62,44 @@ def test_a_token_endpoint_4xx_with_a_json_error_is_named_by_its_status(tmp_path,
         _fetch_one(tmp_path)
     assert "OAuth" not in str(e.value) and SECRET not in str(e.value) and "\n" not in str(e.value)
     assert n_calls(TOKEN_URL) == 1
+
+
+@responses.activate
+def test_a_token_endpoint_failure_is_named_as_the_token_endpoint_not_the_catalog(tmp_path):
+    """A token endpoint answering 500 after the retries read "Catalog API search: HTTP 500 …", an unreachable token
+    host "Catalog API search: could not reach …": the token endpoint is named now, and the search it kept from
+    being made, by its window."""
+    import requests
+
+    for _ in range(3):
+        responses.add(responses.POST, TOKEN_URL, status=500, json=JSON_ERROR)
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(ImageryError, match=r"^Sentinel Hub: HTTP 500 from the token endpoint "
+                                           r"identity.dataspace.copernicus.eu: no: no token, so no Catalog API search "
+                                           r"for the window 2023-06-01 to 2023-06-10 \(nothing fetched") as e:
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o",
+                 cache_dir=tmp_path / "c", retry=sh.Retry(attempts=3, base_delay=0.0, sleep=lambda s: None))
+    assert "Catalog API search:" not in str(e.value) and n_calls(TOKEN_URL) == 3 and n_calls(CATALOG_URL) == 0
+    responses.reset()
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    responses.add(responses.POST, TOKEN_URL, body=requests.exceptions.ConnectionError("connection refused"))
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(ImageryError, match=r"^Sentinel Hub: could not reach the token endpoint "
+                                           r"identity.dataspace.copernicus.eu \(ConnectionError: .*\): no token, so no "
+                                           r"Catalog API search for the day 2023-06-01 \(nothing fetched") as e:
+        _fetch_one(tmp_path)
+    assert "Catalog API search:" not in str(e.value)
+
+
+@responses.activate
+def test_a_refused_catalog_search_names_its_window_not_two_dates(tmp_path):
+    """A Catalog 403 said "not fetched: dates 2009-05-15, 2010-02-28 (2 in all)" — the window's ends, which are no
+    acquisitions: it names the window now."""
+    add_token()
+    responses.add(responses.POST, CATALOG_URL, status=403, json={"error": {"message": "out of processing units"}})
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"forbidden \(HTTP 403: out of processing units\).*; not "
+                                                       r"fetched: the window 2023-06-01 to 2023-06-10; fields f1, f2 "
+                                                       r"\(2 in all\); 0 scenes") as e:
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o", cache_dir=tmp_path / "c",
+                 retry=sh.Retry(attempts=3, base_delay=0.0, sleep=lambda s: None))
+    assert "dates" not in str(e.value)
