@@ -215,22 +215,33 @@ def utc(d: date) -> datetime:
 
 
 def check_tiff(body: bytes, tile: Tile) -> None:
-    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box whose pixels
-    can all be read: every band is read, so a body cut short (its headers intact) is refused before it is cached."""
+    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box — its bounds within
+    half a pixel of the box's (one of the right shape placed elsewhere gave its date no row, without a word) — whose
+    pixels can all be read: every band is read, so a body cut short (its headers intact) is refused before it is
+    cached."""
     from rasterio.io import MemoryFile
+
+    half = ((tile.bounds[2] - tile.bounds[0]) / max(tile.width, 1) / 2,
+            (tile.bounds[3] - tile.bounds[1]) / max(tile.height, 1) / 2)
+
+    def where(b: Any) -> str:
+        return "(" + ", ".join(f"{float(x):.1f}" for x in b) + ")"
 
     try:
         with MemoryFile(body) as mem, mem.open() as ds:
             ok = (ds.count == len(INDEX_BANDS) and ds.dtypes[0] == "uint16" and ds.crs is not None
-                  and ds.crs.to_epsg() == tile.epsg and (ds.width, ds.height) == (tile.width, tile.height))
-            found = f"{ds.count} bands {ds.dtypes[0]} {ds.width}x{ds.height} {ds.crs}"
+                  and ds.crs.to_epsg() == tile.epsg and (ds.width, ds.height) == (tile.width, tile.height)
+                  and all(abs(float(got) - want) <= half[i % 2] + 1e-6
+                          for i, (got, want) in enumerate(zip(ds.bounds, tile.bounds, strict=True))))
+            found = f"{ds.count} bands {ds.dtypes[0]} {ds.width}x{ds.height} {ds.crs} bounds {where(ds.bounds)}"
             if ok:
                 ds.read()
     except Exception as e:
         raise Failure(None, f"response is not a readable GeoTIFF ({type(e).__name__}: truncated or corrupt)") from None
     if not ok:
         raise Failure(None, f"unexpected GeoTIFF: expected {len(INDEX_BANDS)} bands uint16 "
-                             f"{tile.width}x{tile.height} EPSG:{tile.epsg}, found {found}")
+                             f"{tile.width}x{tile.height} EPSG:{tile.epsg} bounds {where(tile.bounds)} (within half a "
+                             f"pixel), found {found}")
 
 
 def check_inputs(fields: gpd.GeoDataFrame, start: date, end: date) -> gpd.GeoDataFrame:
