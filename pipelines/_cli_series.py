@@ -104,9 +104,19 @@ def series_command(
 
 
 def _requests_note(summary: Any, imagery: str) -> str:
-    """What the Sentinel Hub requests cost, for the summary line (empty for local scenes and tables)."""
+    """What the Sentinel Hub requests cost, for the summary line (empty for local scenes and tables): the Statistical
+    (or Process) API's requests and the Catalog API's apart, and the fields whose earlier window's statistics were
+    reused from the cache (it had counted a cached window's Catalog check as a Statistical request, the reuse unsaid)."""
     if summary is None:
         return ""
-    api = "Statistical API" if str(imagery).lower() == "sentinelhub-stats" else "Sentinel Hub"
-    return (f"; {api}: {summary.requests} request{'' if summary.requests == 1 else 's'} "
-            f"(retries {summary.retries}), {summary.cache_hits} from cache")
+
+    def n(k: int) -> str:
+        return f"{k} request{'' if k == 1 else 's'}"
+
+    api = "Statistical API" if str(imagery).lower() == "sentinelhub-stats" else "Process API"
+    cat = int(getattr(summary, "catalog_requests", 0) or 0)
+    said = [f"{api}: {n(summary.requests - cat)}"] + ([f"Catalog API: {n(cat)}"] if cat else [])
+    reused = int(getattr(summary, "reused_windows", 0) or 0)
+    return (f"; {', '.join(said)} (retries {summary.retries}), {summary.cache_hits} from cache"
+            + (f", {reused} field(s)' earlier window reused from the cache (only the days after it asked)"
+               if reused else ""))

@@ -293,6 +293,7 @@ class _Api:
             message = ""
             token = False  # the token endpoint failed, not the service
             self.summary.requests += 1
+            self.summary.catalog_requests += "/catalog/" in str(req.url)
             self.client.last_headers = {}
             try:
                 with _quiet():

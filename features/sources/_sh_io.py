@@ -129,6 +129,8 @@ class FetchSummary:
     """What a run cost: HTTP requests (the OAuth token excluded), retries, cache hits, processing units."""
 
     requests: int = 0
+    #: of ``requests``, those to the Catalog API (the rest: Process or Statistical API)
+    catalog_requests: int = 0
     downloaded: int = 0
     retries: int = 0
     cache_hits: int = 0

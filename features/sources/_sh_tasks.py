@@ -18,7 +18,7 @@ __all__ = [
 
 #: ``map_tasks(fn, tasks, label)``: ``fn`` run on each task elsewhere (a Dask runner's map), the answers in order
 MapTasks = Callable[[Callable[["TileTask"], dict[str, Any]], list["TileTask"], str], list[dict[str, Any]]]
-_COUNTS = ("requests", "downloaded", "retries", "cache_hits", "processing_units", "pu_reported", "pu_estimated")
+_COUNTS = ("requests", "catalog_requests", "downloaded", "retries", "cache_hits", "processing_units", "pu_reported", "pu_estimated")
 
 
 @dataclass(frozen=True)
