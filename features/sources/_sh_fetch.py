@@ -23,6 +23,7 @@ from features.sources._sh_io import (
     FetchResult,
     FetchSummary,
     Retry,
+    SentinelHubCredentialsError,
     SentinelHubQuotaError,
     check_inputs,
     default_cache,
@@ -218,6 +219,12 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     for tile, day in jobs:
         try:
             got = scene(tile, day, refused is not None)
+        except SentinelHubCredentialsError as e:  # a 401 again after a new token, midway: the scenes are kept
+            if not files:
+                raise
+            raise SentinelHubCredentialsError(source=e.source, problem=(
+                f"{e.problem}; {len(files)} scene{'s' if len(files) != 1 else ''} already downloaded "
+                f"{'are' if len(files) != 1 else 'is'} cached and a re-run resumes from them")) from None
         except Failure as f:
             if f.status == 403:  # refused, not failed: only the cache is read from here on (a cached acquisition is
                 refused = f      # still served, so a re-run meeting a 403 keeps the scenes its folder had)

@@ -3,6 +3,7 @@ endpoint's answer whatever its body, the token endpoint rather than the Catalog 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -103,3 +104,27 @@ def test_a_refused_catalog_search_names_its_window_not_two_dates(tmp_path):
         sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o", cache_dir=tmp_path / "c",
                  retry=sh.Retry(attempts=3, base_delay=0.0, sleep=lambda s: None))
     assert "dates" not in str(e.value)
+
+
+@responses.activate
+def test_a_persistent_401_midway_says_the_scenes_downloaded_are_cached(tmp_path):
+    """A 401 again after a new token, once some scenes were downloaded, said only "HTTP 401 (token not accepted, also
+    a newly fetched one)": it says now, as the 403 message does, that the scenes downloaded are kept in the cache."""
+    from tests.features.test_sentinelhub import PROCESS_URL, process_callback
+
+    add_token()
+    add_catalog(days=("2023-06-01", "2023-06-06"))
+    ok = process_callback()
+    seen = {"n": 0}
+
+    def cb(request):  # the first scene, then the token is no longer accepted
+        seen["n"] += 1
+        return ok(request) if seen["n"] == 1 else (401, {}, json.dumps({"error": {"message": "expired"}}))
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    with pytest.raises(sh.SentinelHubCredentialsError, match=r"HTTP 401 \(token not accepted, also a newly fetched "
+                                                             r"one\); 1 scene already downloaded is cached and a "
+                                                             r"re-run resumes from them$") as e:
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o",
+                 cache_dir=tmp_path / "c", retry=sh.Retry(attempts=3, base_delay=0.0, sleep=lambda s: None))
+    assert SECRET not in str(e.value) and len(list((tmp_path / "c").rglob("process/*/*.tif"))) == 1
