@@ -100,8 +100,9 @@ def rejected_text(rows: Sequence[Any], rejects: os.PathLike[str] | str, season: 
 
 #: help of ``--allow-missing-acquisitions`` (underwrite, reunderwrite, value, features build)
 ALLOW_MISSING_HELP = ("go on when a partial `imagery fetch` recorded acquisitions of the window missing in the scene "
-                      "folder's sentinelhub.json (default: refused; complete them with `agcredit imagery fetch`); "
-                      "the dates are recorded in the decisions' provenance (missing_acquisitions)")
+                      "folder's sentinelhub.json, or fetched it up to an earlier date (default: refused; complete it "
+                      "with `agcredit imagery fetch`); the dates are recorded in the decisions' provenance "
+                      "(missing_acquisitions)")
 
 #: help of ``--hazy-dates`` (underwrite, value, features build)
 HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated grid dates YYYY-MM-DD, or none (e.g. an "

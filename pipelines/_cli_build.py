@@ -20,6 +20,7 @@ from pipelines._cli_app import (
     refuse_out_over_inputs,
     user_errors,
 )
+from pipelines._cli_imagery import SH_PROFILE_HELP
 
 __all__ = ["build_command"]
 
@@ -50,8 +51,7 @@ def build_command(
                                                             "sh_token_url (a self-hosted or other deployment; https "
                                                             "only; its credentials are sent there) "
                                                             "(--imagery sentinelhub / sentinelhub-stats)."),
-    profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
-                                                               "SH_CLIENT_SECRET (--imagery sentinelhub*)."),
+    profile: str | None = typer.Option(None, "--profile", help=SH_PROFILE_HELP + " (--imagery sentinelhub*)."),
     rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
     allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
 ) -> None:

@@ -8,6 +8,10 @@ import typer
 
 from pipelines._cli_app import echo, err, imagery_app, parse_date, user_errors
 
+#: help of ``--profile`` (imagery fetch, features series, features build): the order features.sources._sh_config reads
+SH_PROFILE_HELP = ("sentinelhub config profile; default: SH_CLIENT_ID / SH_CLIENT_SECRET when set, else SH_PROFILE's "
+                   "profile, else the sentinelhub config file's default-profile when the file exists")
+
 
 @imagery_app.command("fetch")
 @user_errors
@@ -25,8 +29,7 @@ def fetch(
         help="cdse (Copernicus Data Space), sinergise, or profile: the --profile's own sh_base_url and sh_token_url "
              "(a self-hosted, mirror or other Sinergise deployment; https only; the profile's credentials are sent "
              "there)."),
-    profile: str = typer.Option(None, "--profile",
-                                help="sentinelhub config profile; default SH_CLIENT_ID / SH_CLIENT_SECRET."),
+    profile: str = typer.Option(None, "--profile", help=SH_PROFILE_HELP + "."),
     max_cloud: float = typer.Option(
         1.0, "--max-cloud",
         help="Skip acquisitions whose catalogue tile cloud cover (a ~100 km Sentinel-2 tile, not the field) is above "

@@ -17,6 +17,7 @@ from pipelines._cli_app import (
     refuse_out_over_inputs,
     user_errors,
 )
+from pipelines._cli_imagery import SH_PROFILE_HELP
 
 __all__ = ["series_command"]
 
@@ -45,8 +46,7 @@ def series_command(
                                                             "sh_token_url (a self-hosted or other deployment; https "
                                                             "only; its credentials are sent there) "
                                                             "(--imagery sentinelhub / sentinelhub-stats)."),
-    profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
-                                                               "SH_CLIENT_SECRET (--imagery sentinelhub*)."),
+    profile: str | None = typer.Option(None, "--profile", help=SH_PROFILE_HELP + " (--imagery sentinelhub*)."),
 ) -> None:
     """Build the FieldTimeSeries of a season and write it as Parquet (on Dask with --scheduler or --workers)."""
     from features.fields import read_fields
