@@ -41,25 +41,43 @@ def fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
         return []
 
 
-def fetched_windows(folder: Path) -> list[Span] | None:
-    """The windows ``agcredit imagery fetch`` downloaded into ``folder`` (``windows`` of its ``sentinelhub.json``,
-    else its ``start``/``end``), overlapping and adjoining ones joined, in date order; None for a folder without such
-    a note or whose note records no window (not written by a fetch: nothing to check)."""
-    note = _note(folder)
-    if note is None or note.get("source") != "sentinelhub":
-        return None
-    try:
-        raw = note.get("windows") or [[note["start"], note["end"]]]
-        spans = sorted((dt.date.fromisoformat(str(a)), dt.date.fromisoformat(str(b))) for a, b in raw)
-    except (KeyError, TypeError, ValueError):
-        return None
+def _joined(raw: Sequence[Sequence[object]]) -> list[Span]:
+    spans = sorted((dt.date.fromisoformat(str(a)), dt.date.fromisoformat(str(b))) for a, b in raw)
     joined: list[Span] = []
     for a, b in spans:
         if joined and a <= joined[-1][1] + dt.timedelta(days=1):
             joined[-1] = (joined[-1][0], max(joined[-1][1], b))
         else:
             joined.append((a, b))
-    return joined or None
+    return joined
+
+
+def _common(x: list[Span], y: list[Span]) -> list[Span]:
+    """The days both span lists cover."""
+    out = [(max(a, c), min(b, d)) for a, b in x for c, d in y if max(a, c) <= min(b, d)]
+    return sorted(out)
+
+
+def fetched_windows(folder: Path) -> list[Span] | None:
+    """The days ``agcredit imagery fetch`` downloaded into ``folder`` for every request box (``tile_windows`` of its
+    ``sentinelhub.json``: each box's windows; a note without them, ``windows``, else its ``start``/``end``), overlapping
+    and adjoining ones joined, in date order; None for a folder without such a note or whose note records no window
+    (not written by a fetch: nothing to check). A box a fetch of a shorter window added covers fewer days than the
+    folder's other boxes: only the days every box covers count as fetched."""
+    note = _note(folder)
+    if note is None or note.get("source") != "sentinelhub":
+        return None
+    try:
+        joined = _joined(note.get("windows") or [[note["start"], note["end"]]])
+        if not joined:
+            return None
+        boxes = note.get("tile_windows")
+        if isinstance(boxes, dict):
+            for raw in boxes.values():
+                joined = _common(joined, _joined(raw))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return joined  # [] when no day is every box's: the whole window asked is unfetched
 
 
 def unfetched_spans(folder: Path, lo: dt.date, hi: dt.date) -> list[Span]:

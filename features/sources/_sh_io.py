@@ -431,10 +431,20 @@ def _write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoin
                    for m in [*still, *missing]
                    if f"{str(m['date'])[:4]}/S2_{m['tile_id']}_{str(m['date']).replace('-', '')}.tif" not in rows}
     spans = sorted({(str(a), str(b)) for a, b in [*windows, [str(start), str(end)]]})
+    # each box's own windows: a box added by a fetch of a shorter window holds fewer days than the folder's windows
+    # say (a review: fields of such a box read as not sown at a later as-of, without a word); a note of an earlier
+    # release gives its boxes every window it recorded
+    before = (merge_into or {}).get("tile_windows")
+    box_windows: dict[str, list[list[str]]] = (
+        {k: [list(w) for w in v] for k, v in before.items()} if isinstance(before, dict)
+        else {k: [list(w) for w in windows] for k in tile_notes})
+    for t in {t.tile_id for t in tiles or []} | {tile_id for tile_id, _ in files}:
+        box_windows[t] = [list(w) for w in sorted({(str(a), str(b)) for a, b in
+                                                   [*box_windows.get(t, []), [str(start), str(end)]]})]
     tile_notes.update({t.tile_id: _tile_record(t) for t in tiles or []})
     note = {"source": "sentinelhub", "endpoint": endpoint, "collection": "sentinel-2-l2a",
             "start": min(a for a, _ in spans), "end": max(b for _, b in spans),
-            "windows": [[a, b] for a, b in spans], "tiles": tile_notes,
+            "windows": [[a, b] for a, b in spans], "tiles": tile_notes, "tile_windows": box_windows,
             "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,
             **({"missing": [missing_all[k] for k in sorted(missing_all)]} if missing_all else {}),
             "note": "Sentinel Hub harmonises L2A values across processing baselines: reflectance = DN * 0.0001"}

@@ -111,3 +111,47 @@ def test_a_series_read_beyond_the_fetched_window_says_so(tmp_path):
     res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), as_of=date(2023, 6, 3),
                        variables=("NDVI",))
     assert not [w for w in res.warnings if "fetched from Sentinel Hub" in w]
+
+
+def test_a_box_added_by_a_fetch_of_a_shorter_window_is_not_taken_for_fetched_to_the_folder_s_end(tmp_path):
+    """A review: fields fetched to 2009-09-15, then fields elsewhere (a new box) to 2009-07-31 into the same folder:
+    the folder's windows reached 2009-09-15, so a build as of 2009-09-15 read the new box's fields as not sown
+    (0 ha) without a word. Each box's windows are recorded (`tile_windows`); only the days every box covers count."""
+    import json
+
+    from features._fetch_gaps import fetched_windows, unfetched_spans
+
+    d = date.fromisoformat
+    note = {"source": "sentinelhub", "windows": [["2009-05-15", "2009-07-31"], ["2009-05-15", "2009-09-15"]],
+            "tile_windows": {"44Nc000t00": [["2009-05-15", "2009-09-15"]], "44Nc001t00": [["2009-05-15", "2009-07-31"]]}}
+    (tmp_path / "sentinelhub.json").write_text(json.dumps(note))
+    assert fetched_windows(tmp_path) == [(d("2009-05-15"), d("2009-07-31"))]
+    assert unfetched_spans(tmp_path, d("2009-05-15"), d("2009-09-15")) == [(d("2009-08-01"), d("2009-09-15"))]
+    note["tile_windows"]["44Nc001t00"].append(["2009-08-01", "2009-09-15"])  # completed: adjoining windows joined
+    (tmp_path / "sentinelhub.json").write_text(json.dumps(note))
+    assert unfetched_spans(tmp_path, d("2009-05-15"), d("2009-09-15")) == []
+    note["tile_windows"] = {"A": [["2009-05-15", "2009-06-30"]], "B": [["2009-07-01", "2009-09-15"]]}  # no common day
+    (tmp_path / "sentinelhub.json").write_text(json.dumps(note))
+    assert fetched_windows(tmp_path) == [] and unfetched_spans(tmp_path, d("2009-06-01"), d("2009-06-05")) == [
+        (d("2009-06-01"), d("2009-06-05"))]
+
+
+@responses.activate
+def test_each_fetch_records_the_windows_of_the_boxes_it_fetched(tmp_path):
+    """The write side of the above: a fetch records its window for the boxes it fetched; a later window of the
+    same boxes adds to theirs; a note written before boxes' windows were kept gives each of its boxes every window."""
+    import json
+
+    add_token()
+    add_catalog()
+    add_process()
+    out, cache = tmp_path / "s", tmp_path / "c"
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 2), out, cache_dir=cache, retry=FAST)
+    note = json.loads((out / "sentinelhub.json").read_text())
+    assert note["tile_windows"] == {t: [["2023-06-01", "2023-06-02"]] for t in note["tiles"]}
+    del note["tile_windows"]  # as an earlier release wrote it
+    (out / "sentinelhub.json").write_text(json.dumps(note))
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=cache, retry=FAST)
+    note = json.loads((out / "sentinelhub.json").read_text())
+    assert note["tile_windows"] == {t: [["2023-06-01", "2023-06-02"], ["2023-06-01", "2023-06-03"]]
+                                    for t in note["tiles"]}
