@@ -7,14 +7,13 @@ name where its caller looks it up."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -33,7 +32,7 @@ from models._registry_mlflow_store import (
     _append_history,
     _client,
     _experiment,
-    _unavailable,
+    _server_lost,
     _versions_of,
     alias_history,
 )
@@ -54,26 +53,6 @@ _PIP = ["mlflow==3.*", "lightgbm==4.*", "pandas", "numpy"]
 
 #: the file MLflow logs as each model's pyfunc "model from code" (no pickled wrapper)
 _PYFUNC_CODE = Path(__file__).with_name("_pyfunc_code.py")
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _server_lost(f: Callable[_P, _R]) -> Callable[_P, _R]:
-    """A tracking server that stops answering mid-registration (MLflow's "API request to … failed", after its
-    retries) is the one line every other registry command gives, exit 2 — it was a 1,300-line traceback, exit 1 (a
-    walkthrough). What it had done stays as on any kill: a run left RUNNING is marked killed and a version cut short
-    completed by the next registration."""
-    @functools.wraps(f)
-    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return f(*args, **kwargs)
-        except MlflowException as e:
-            if str(e).startswith("API request to"):
-                raise _unavailable(e) from None
-            raise
-    return wrapped
 
 
 @_server_lost

@@ -7,14 +7,15 @@ name where its caller looks it up."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import mlflow
@@ -50,11 +51,41 @@ from models.governance import Governance
 def _unavailable(e: MlflowException) -> RegistryUnavailableError:
     """A registry that did not answer a request (after MLflow's capped retries), or answered with an HTTP error."""
     uri = tracking_uri()
-    status = re.search(r"error code (\d{3})", str(e))
+    # "… failed with error code 404 != 200"; a 5xx retried away: "ResponseError('too many 503 error responses')"
+    status = re.search(r"error code (\d{3})|too many (\d{3}) error responses", str(e))
     if status:
-        return RegistryUnavailableError(uri=safe_uri(uri), problem=f"the server answered HTTP {status.group(1)}",
+        return RegistryUnavailableError(uri=safe_uri(uri), problem=f"the server answered HTTP "
+                                        f"{status.group(1) or status.group(2)}",
                                         fix="is it an MLflow tracking server?")
     return RegistryUnavailableError(uri=safe_uri(uri), problem=reason(e, uri), connect=True)
+
+
+def _raise_if_unreachable(e: MlflowException) -> None:
+    """A registry that stopped answering (MLflow's "API request to … failed", after its retries) raised as the one
+    line of :func:`_unavailable`: a lookup that reads any failure as "no such version or alias" told an operator to
+    promote a version that exists, or trained on without the crop-type champion (a review)."""
+    if str(e).startswith("API request to"):
+        raise _unavailable(e) from None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _server_lost(f: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A tracking server that stops answering mid-call (a registration, a promotion, a model's download) (MLflow's "API request to … failed", after its
+    retries) is the one line every other registry command gives, exit 2 — it was a 1,300-line traceback, exit 1 (a
+    walkthrough). What it had done stays as on any kill: a run left RUNNING is marked killed and a version cut short
+    completed by the next registration."""
+    @functools.wraps(f)
+    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return f(*args, **kwargs)
+        except MlflowException as e:
+            if str(e).startswith("API request to"):
+                raise _unavailable(e) from None
+            raise
+    return wrapped
 
 
 def _open_client(uri: str) -> MlflowClient:
@@ -268,7 +299,8 @@ def _alias_and_record(client: MlflowClient, name: str, alias: str, version: str)
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         return None
 
 

@@ -58,6 +58,9 @@ def reason(e: BaseException, uri: str) -> str:
                      ("connection reset", "the server reset the connection (is it an MLflow tracking server?)")):
         if key in low:
             return why
+    status = re.search(r"too many (\d{3}) error responses", text)
+    if status:  # a 5xx MLflow's retries gave up on (a gateway or proxy before the server)
+        return f"the server answered HTTP {status.group(1)} (after the retries)"
     # an HTTP client's message names the URL first and its cause last ("… Max retries exceeded with url: /api/… (Caused
     # by SSLError(…))"): cut at 200 characters, the cause was never shown (a walkthrough)
     cause = text.rsplit("Caused by ", 1)[1].rstrip(")") if "Caused by " in text else ""

@@ -66,6 +66,8 @@ from models._registry_mlflow_store import (
     _append_history,
     _client,
     _governance_of,
+    _raise_if_unreachable,
+    _server_lost,
     _unavailable,
     _versions_of,
     alias_history,
@@ -162,6 +164,7 @@ def set_pyfunc_model() -> None:
 
 
 # ---------------------------------------------------------------------- register / promote / resolve
+@_server_lost
 def alias_version(name: str, alias: str = CHAMPION) -> str | None:
     """The version ``NAME@alias`` names now, without loading it (None: no such alias); RegistryError: no such
     model."""
@@ -170,6 +173,7 @@ def alias_version(name: str, alias: str = CHAMPION) -> str | None:
     return _alias_version(client, name, alias)
 
 
+@_server_lost
 def input_profile(name: str, version: str) -> dict[str, Any] | None:
     """The training input profile a version was registered with (None: the version has none — registered before
     2026-12-06, second, or by a trainer that profiles nothing); RegistryError: no such model or version."""
@@ -177,7 +181,8 @@ def input_profile(name: str, version: str) -> dict[str, Any] | None:
     _check_model(client, name)
     try:
         mv = client.get_model_version(name, version)
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         raise RegistryError(problem=f"model {name!r} has no version {version}",
                             fix=f"see the versions with: agcredit models show {name}") from None
     try:
@@ -205,11 +210,13 @@ def _run_data(name: str, version: str) -> Any:
     try:
         mv = client.get_model_version(name, version)
         return client.get_run(str(mv.run_id)).data
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         raise RegistryError(problem=f"model {name!r} has no version {version}",
                             fix=f"see the versions with: agcredit models show {name}") from None
 
 
+@_server_lost
 def training_seasons(name: str, version: str) -> list[str] | None:
     """The seasons a version was trained on, as its run recorded them (the ``seasons`` parameter every trainer here
     logs); None when the run records none; RegistryError: no such model or version."""
@@ -217,6 +224,7 @@ def training_seasons(name: str, version: str) -> list[str] | None:
     return [s.strip() for s in got.split(",") if s.strip()] or None
 
 
+@_server_lost
 def version_metrics(name: str, version: str) -> dict[str, float]:
     """The metrics a version's run logged (its held-out figures, as ``models show`` lists them), by name;
     RegistryError: no such model or version."""
@@ -241,6 +249,7 @@ def _check_model(client: MlflowClient, name: str) -> None:
         raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}", fix=fix) from None
 
 
+@_server_lost
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
             force: bool = False, approved_by: str | None = None,
             effective: date | str | None = None, evidence_failures: Sequence[str] = (),
@@ -272,7 +281,8 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     version = version_number(version)
     try:
         client.get_model_version(name, version)
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         raise RegistryError(problem=f"{name} has no version {version}",
                             fix=f"see the versions with: agcredit models show {name}") from None
     gov = _governance_of(client, name, version)
@@ -413,7 +423,8 @@ def _check_artifacts_read(name: str, version: str, got: Path) -> None:
     (files were read, none is the model's) a :class:`RegistryError` to re-register the model."""
     try:
         uri = str(MlflowClient().get_model_version_download_uri(name, version))
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         uri = f"models:/{name}/{version}"
     shown = safe_uri(uri)
     if any(p.is_file() for p in got.rglob("*")):
@@ -434,6 +445,7 @@ def _check_artifacts_read(name: str, version: str, got: Path) -> None:
     raise RegistryArtifactsError(problem=problem, fix=fix)
 
 
+@_server_lost
 def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:
     """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version). An
     ``alias`` of digits names a version itself (e.g. the version a decision record names, to replay it)."""
@@ -442,7 +454,8 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
     try:
         mv = client.get_model_version(name, alias) if alias.isdigit() else client.get_model_version_by_alias(name,
                                                                                                               alias)
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         if alias.isdigit():
             raise RegistryError(problem=f"model {name!r} has no version {alias}",
                                 fix=f"see the versions with: agcredit models show {name}") from None
@@ -456,6 +469,7 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
     return Resolved(version=version, run_id=str(mv.run_id), model=model)
 
 
+@_server_lost
 def version_run_id(name: str, version: str | int) -> str:
     """The MLflow run id of ``name`` version ``version`` (what a decision's ``models[].run_id`` names)."""
     client = _client(create=False)
@@ -465,6 +479,7 @@ def version_run_id(name: str, version: str | int) -> str:
         raise _unavailable(e) from None
 
 
+@_server_lost
 def governance(name: str, version: str | int) -> Governance:
     """The governance record of one version (validated scope, metrics, minimum metrics, data kind); ``version`` may
     be an alias (``champion``), read without loading the model."""
@@ -478,12 +493,14 @@ def governance(name: str, version: str | int) -> Governance:
         version = found
     try:
         return _governance_of(client, name, str(version))
-    except MlflowException:
+    except MlflowException as e:
+        _raise_if_unreachable(e)
         raise RegistryError(problem=f"{name} has no version {version}",
                             fix=f"see the versions with: agcredit models show {name}") from None
 
 
 # ---------------------------------------------------------------------- listing
+@_server_lost
 def list_models() -> list[dict[str, Any]]:
     """Registered models with their aliases and number of versions."""
     client = _client(create=False)
@@ -499,6 +516,7 @@ def list_models() -> list[dict[str, Any]]:
     return out
 
 
+@_server_lost
 def model_versions(name: str) -> list[dict[str, Any]]:
     """Every version of a model: run, aliases, metrics, governance, plot URIs (newest first)."""
     client = _client(create=False)
@@ -523,6 +541,7 @@ def model_versions(name: str) -> list[dict[str, Any]]:
     return out
 
 
+@_server_lost
 def describe(name: str) -> dict[str, Any]:
     """One model: its aliases, versions (metrics, governance) and alias history."""
     versions = model_versions(name)

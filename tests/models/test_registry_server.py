@@ -309,3 +309,66 @@ def test_https_to_a_plain_http_server_says_so(server: str, monkeypatch: pytest.M
     with pytest.raises(RegistryUnavailableError, match=r": no TLS answer \(the server speaks plain http\? then "
                        r"write http://\)$"):
         registry.list_models()
+
+
+def test_a_server_lost_at_a_lookup_is_one_line_not_a_missing_version_or_alias(
+        server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: a registry lost between requests was read as "has no 'champion' alias (promote a version …)" or "has
+    no version 1" — telling an operator to promote a version that exists, or `train yield` going on without the
+    crop-type champion — and at other calls a 300-line traceback. Each is the registry's one line now."""
+    import mlflow
+
+    from models import registry
+    from models.errors import RegistryUnavailableError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    v = registry.register(TinyModel(2.0), "lookup-lost", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    registry.promote("lookup-lost", v, reason="ok")
+    gone = f"http://127.0.0.1:{_free_port()}"
+    closed = mlflow.MlflowClient(tracking_uri=gone, registry_uri=gone)
+    for method in ("get_model_version_by_alias", "get_model_version"):
+        with monkeypatch.context() as m:
+            lost = getattr(closed, method)
+            m.setattr(mlflow.MlflowClient, method, lambda self, *a, _f=lost: _f(*a))
+            for call in (lambda: registry.resolve("lookup-lost"), lambda: registry.alias_version("lookup-lost"),
+                         lambda: registry.promote("lookup-lost", v, reason="again"),
+                         lambda: registry.governance("lookup-lost", v)):
+                try:
+                    call()
+                except RegistryUnavailableError as e:
+                    assert str(e).endswith(": connection refused") and "\n" not in str(e)
+                except Exception as e:  # noqa: BLE001 - what the test looks for: no other kind
+                    raise AssertionError(f"{method}: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def test_a_gateway_answering_503_is_named_by_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: a proxy answering 503 read "cannot connect …: ResponseError('too many 503 error responses'"."""
+    import http.server
+    import threading
+
+    from models import registry
+    from models.errors import RegistryUnavailableError
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{srv.server_address[1]}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        with pytest.raises(RegistryUnavailableError, match=r": the server answered HTTP 503"):
+            registry.list_models()
+    finally:
+        srv.shutdown()
+        srv.server_close()
