@@ -7,6 +7,7 @@ them. The key comes from ``AGCREDIT_TOKEN_KEY``; it is never logged or stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -14,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 
 import pandas as pd
 
@@ -199,8 +201,28 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
 
 
 #: an identifier a spreadsheet rewrote in scientific notation ("1.00006E+11", "9.19876e+11"; a decimal comma too;
-#: the exponent signed, as spreadsheets write it: a customer key such as "2023E0001" is not one)
-_SCIENTIFIC = re.compile(r"\s*[+-]?\d+(?:[.,]\d+)?[eE][+-]\d+\s*")
+#: one digit before the point and a signed exponent of two or three digits, as spreadsheets write it: a customer key
+#: such as "2023E0001" or "2023E-0001" is not one)
+_SCIENTIFIC = re.compile(r"\s*[+-]?\d(?:[.,]\d+)?[eE][+-]\d{2,3}\s*")
+
+
+_AS_RECORDED: ContextVar[bool] = ContextVar("agcredit_ids_as_recorded", default=False)
+
+
+class ids_as_recorded(contextlib.ContextDecorator):  # noqa: N801 - used as a decorator, named as one
+    """Within it (``audit replay``), identifiers are read as the records' run read them: rounded ones are not refused
+    (a review: decisions made before the refusal could no longer be replayed — the file written as it was is the
+    only input that reproduces them)."""
+
+    def __init__(self) -> None:
+        self._tokens: list[Token[bool]] = []
+
+    def __enter__(self) -> ids_as_recorded:
+        self._tokens.append(_AS_RECORDED.set(True))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _AS_RECORDED.reset(self._tokens.pop())
 
 
 def _refuse_rounded_ids(vals: pd.Series, basis: str, source: str) -> None:
@@ -212,7 +234,7 @@ def _refuse_rounded_ids(vals: pd.Series, basis: str, source: str) -> None:
     from features.errors import file_rows, format_offenders
 
     bad = [i for i, v in enumerate(vals) if isinstance(v, str) and _SCIENTIFIC.fullmatch(v)]
-    if bad:
+    if bad and not _AS_RECORDED.get():
         raise UserInputError(f"{source}: column '{basis}': expected identifiers written out in full, found numbers in "
                              "scientific notation (a spreadsheet rewrote them, as in 1.2E+11: their last digits are "
                              "lost; format the column as text and export the file again; the values are not shown) at "

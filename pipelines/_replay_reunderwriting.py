@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.errors import UserInputError
+from features.identity import ids_as_recorded
 from pipelines._replay_common import (
     ReplayResult,
     ReplayRow,
@@ -291,6 +292,7 @@ def _replay_runs(runs: list[_Run], notes: list[str], replay_run: Callable[[_Run]
                         policy="; ".join(dict.fromkeys(policies)), runs=shown_runs)
 
 
+@ids_as_recorded()
 def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date, *, store: str | None = None,
                           policy: str | Path | None = None, profile: str | None = None,
                           crop_model: str | Path | None = None, cache_dir: Path | None = None,
@@ -325,6 +327,7 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
     return _replay_runs(runs, notes, replay_run)
 
 
+@ids_as_recorded()
 def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Path, applications: str | Path,
                                 season: str | None, as_of: dt.date, *, store: str | None = None,
                                 weather: str | Path | None = None, history: str | Path | None = None,

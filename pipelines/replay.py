@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.errors import UserInputError
+from features.identity import ids_as_recorded
 from pipelines._replay_common import (
     ReplayResult,
     ReplayRow,
@@ -257,6 +258,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                         warnings=notes + run_warnings, policy=policy_text)
 
 
+@ids_as_recorded()
 def replay_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
                  imagery: str | Path | None = None, features: str | Path | None = None,
                  book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,

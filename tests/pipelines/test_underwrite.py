@@ -1756,3 +1756,31 @@ def test_cli_features_file_of_an_earlier_release_without_held_farmers(world: dic
         rec = st.latest(aid)
     assert rec is not None and fid in [f["field_id"] for f in rec.body["fields"]] and rec.farmer_token == tok
 
+
+
+def test_records_made_from_rounded_ids_before_their_refusal_still_replay(world: dict[str, Any], registry: str,
+                                                                         tmp_path: Path) -> None:
+    """A review: an identifier in scientific notation is refused since 2026-12-07 (fifth), and `audit replay` of the
+    decisions an earlier release made from such a file was refused with it — the file as it was is the only input that
+    reproduces them. The replay reads identifiers as the records' run read them."""
+    from features.identity import ids_as_recorded
+
+    c: County = world["county"]
+    apps = pd.read_csv(c.path / "records" / "applications.csv", dtype=str, keep_default_na=False)
+    apps.loc[0, "national_id"] = "1.23457E+11"
+    apps.to_csv(tmp_path / "apps.csv", index=False)
+    store = f"sqlite:///{tmp_path / 'rounded.db'}"
+    common = ["--applications", str(tmp_path / "apps.csv"), "--fields", str(c.path / "records" / "fields.gpkg"),
+              "--imagery", str(c.imagery), "--season", world["season"], "--as-of", str(world["as_of"]), "--profile",
+              "in-kcc", "--cache", str(c.cache_dir), "--store", store]
+    runner = CliRunner()
+    r = runner.invoke(app, ["underwrite", *common, "--crop-model", "none", "--no-progress"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "scientific notation" in r.stderr and not (tmp_path / "rounded.db").exists()
+    with ids_as_recorded():  # as an earlier release read the file
+        r = runner.invoke(app, ["underwrite", *common, "--crop-model", "none", "--no-progress"],
+                          env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    n = DecisionStore(store).count()
+    r = runner.invoke(app, ["audit", "replay", *common], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.output
