@@ -45,7 +45,7 @@ def test_customer_keys_with_an_e_are_read(tmp_path: Path) -> None:
     p = tmp_path / "apps.csv"  # an unsigned exponent is no spreadsheet's: a bank's key such as 2023E0001
     p.write_text(HEADER + "A1,2023E0001,Ravi Kumar,,2024,INR,150000,180,0,0,0,90000,0,0\n"
                  "A2,ID-1E+5,Meera Patel,,2024,INR,90000,180,0,0,0,90000,0,0\n"
-                 "A3,2023E-0001,Asha Rao,,2024,INR,90000,180,0,0,0,90000,0,0\n")  # a review: was refused
+                 "A3,2024E-0007,Asha Rao,,2024,INR,90000,180,0,0,0,90000,0,0\n")  # a review: was refused
     assert len(read_applications(p)) == 3
 
 
