@@ -233,6 +233,21 @@ def verdict(value: float, ci: tuple[float, float] | None, op: str, target: float
     return NOT_MET if not lo_ok and not hi_ok else STRADDLES
 
 
+def _all_or_none(ev: Evaluation, row: Mapping[str, Any], value: float, ci: tuple[float, float]
+                 ) -> tuple[tuple[float, float], str]:
+    """A share all or none of whose cases are right with a bootstrap interval of no width (an evaluation's JSON of
+    an earlier release: 50 of 50 never-planted fields at 1.000–1.000, judged met on any number of cases — a review):
+    the exact binomial interval of the row's count (``of``: where the JSON holds it); without a count, the interval
+    from the point to the far end, so the verdict is never met on it."""
+    from pipelines.evaluation._bootstrap import exact_interval
+
+    of = number(lookup(ev.data, row["of"])) if row.get("of") else None
+    if of is not None and of >= 1:
+        lo, hi = exact_interval(round(value * of), int(of)) or [value, value]
+        return (lo, hi), f"exact binomial interval of {int(of)} (the bootstrap's had no width)"
+    return (0.0, 1.0), "the bootstrap's interval had no width and the count is not given"
+
+
 def _row_target(row: Mapping[str, Any]) -> float | tuple[float, float]:
     t = row["target"]
     if row["op"] == "in":
@@ -276,6 +291,8 @@ def gates(ev: Evaluation, targets: Mapping[str, Mapping[str, Sequence[Mapping[st
         ci_path = row.get("ci") or row["figure"] + "_ci"
         ci = interval(lookup(ev.data, ci_path))
         note = ""
+        if fmt in ("share", "percent") and ci is not None and ci[0] == ci[1] and value in (0.0, 1.0):
+            ci, note = _all_or_none(ev, row, value, ci)
         oracle = number(lookup(ev.data, row["oracle"])) if row.get("oracle") else None
         if oracle is not None and isinstance(target, float) and 0 < oracle < target:
             share = float(row.get("oracle_share", 0.8))

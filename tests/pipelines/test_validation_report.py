@@ -85,7 +85,9 @@ EXPECTED = {
         "< 0.5 ha: median error": MET, "< 0.5 ha: p90 error": MET, "0.5-2 ha: median error": MET,
         "0.5-2 ha: p90 error": STRADDLES, "2-10 ha: median error": UNGATED, "2-10 ha: p90 error": UNGATED,
         "> 10 ha: median error": UNGATED, "> 10 ha: p90 error": UNGATED, "partly planted: median error": MET,
-        "partly planted: p90 error": STRADDLES, "county total error": MET, "never-planted recall": MET},
+        "partly planted: p90 error": STRADDLES, "county total error": MET,
+        # 50 of 50 at 1.000-1.000 (a bootstrap of no width): the exact interval 0.929-1.000 straddles 0.95
+        "never-planted recall": STRADDLES},
     "crop-type": {  # in-smallholder; ECE current mid 0.045 (0.034-0.077), block end 0.066 (0.044-0.118),
         # block mid 0.118 (0.080-0.192) against 0.05; LOSO means without intervals
         "ECE, leave-one-season-out mean, end": MET, "ECE, leave-one-season-out mean, mid": MET,
@@ -398,3 +400,18 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
         assert np.asarray(Image.open(png).convert("L")).std() > 10
     finally:
         drv.quit()
+
+
+def test_a_share_all_right_with_an_interval_of_no_width_is_judged_on_the_exact_interval(tmp_path: Path) -> None:
+    """A review: an evaluation JSON whose never-planted recall was 50 of 50 with the bootstrap's 1.000-1.000 was
+    judged met on the report. The row's count (`of`) gives the exact binomial interval; without a count, the verdict
+    is never met on a point."""
+    data = json.loads((DATA / KIND_FILES["area"]).read_text())
+    got = {g.label: g for g in gates(load_evaluation(DATA / KIND_FILES["area"]), load_targets(), "in-smallholder")[0]}
+    g = got["never-planted recall"]
+    assert g.verdict == STRADDLES and g.ci == (0.928878, 1.0) and "exact binomial interval of 50" in g.note
+    del data["never_planted"]["n"]
+    (tmp_path / "area.json").write_text(json.dumps(data))
+    g = {g.label: g for g in gates(load_evaluation(tmp_path / "area.json"), load_targets(), "in-smallholder")[0]}[
+        "never-planted recall"]
+    assert g.verdict == STRADDLES and "the count is not given" in g.note
