@@ -150,8 +150,13 @@ class WindowNotFetched(MissingAcquisitions):
 
     def _complete(self) -> str:
         start = f" --start {self.lo}" if self.spans[0][0] == self.lo else ""
-        return (f"complete it with `agcredit imagery fetch --out {self.folder}{start} --as-of {self.hi}` (the same "
-                "fields and season; the scenes it holds come from the cache)")
+        # the folder's endpoint (a review followed the advice without it and was refused: "not cdse")
+        endpoint = str((_note(self.folder) or {}).get("endpoint") or "cdse")
+        how = ("" if endpoint == "cdse" else " --endpoint sinergise" if endpoint == "sinergise"
+               else " --endpoint profile --profile <the profile it was fetched with>")
+        return (f"complete it with `agcredit imagery fetch --fields <its fields> --season <its season> --out "
+                f"{self.folder}{start} --as-of {self.hi}{how}` (the fields and season it was fetched for; the scenes "
+                "it holds come from the cache)")
 
     def warning(self) -> str:
         """The warning of a command that goes on without those days (``features series``, ``monitor``)."""

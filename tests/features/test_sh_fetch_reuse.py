@@ -93,6 +93,8 @@ def test_the_days_no_fetched_window_covers(tmp_path):
 def test_a_series_read_beyond_the_fetched_window_says_so(tmp_path):
     """`features series` on a folder fetched up to an earlier date read the season's later days as if nothing had
     been acquired, without a word: it warns now, naming the folder's window and the days it lacks."""
+    import json
+
     from features.series import build_series
 
     add_token()
@@ -106,8 +108,14 @@ def test_a_series_read_beyond_the_fetched_window_says_so(tmp_path):
     assert said == [f"scene folder {out} was fetched from Sentinel Hub for 2023-06-01 to 2023-06-03 (its "
                     "sentinelhub.json), not for 2023-06-04 to 2023-06-10 of the window asked (2023-06-01 to "
                     f"2023-06-10): the series lacks their acquisitions — complete it with `agcredit imagery fetch "
-                    f"--out {out} --as-of 2023-06-10` (the same fields and season; the scenes it holds come from the "
-                    "cache)"]
+                    f"--fields <its fields> --season <its season> --out {out} --as-of 2023-06-10` (the fields and "
+                    "season it was fetched for; the scenes it holds come from the cache)"]
+    note = json.loads((out / "sentinelhub.json").read_text())  # another endpoint: the advice names it (a review
+    (out / "sentinelhub.json").write_text(json.dumps({**note, "endpoint": "profile https://sh.example"}))  # was refused)
+    res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), variables=("NDVI",))
+    assert any("--as-of 2023-06-10 --endpoint profile --profile <the profile it was fetched with>`" in w
+               for w in res.warnings)
+    (out / "sentinelhub.json").write_text(json.dumps(note))
     res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), as_of=date(2023, 6, 3),
                        variables=("NDVI",))
     assert not [w for w in res.warnings if "fetched from Sentinel Hub" in w]

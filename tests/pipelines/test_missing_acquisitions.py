@@ -182,7 +182,8 @@ def test_a_folder_fetched_up_to_an_earlier_date_is_refused_at_a_later_as_of(worl
         assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
         assert (f"scene folder {scenes} was fetched from Sentinel Hub for {fetched} (its sentinelhub.json), not for "
                 f"{first} to {last} of the window asked") in lines[0], lines[0]
-        assert f"`agcredit imagery fetch --out {scenes} --as-of {world['as_of']}`" in lines[0]
+        assert (f"`agcredit imagery fetch --fields <its fields> --season <its season> --out {scenes} --as-of "
+                f"{world['as_of']}`") in lines[0]
         assert "--allow-missing-acquisitions" in lines[0]
 
     refused(runner.invoke(app, ["underwrite", *common], env=env))
