@@ -85,9 +85,26 @@ class _Session(SentinelHubSession):
 
     @staticmethod
     def _compliance_hook(response: requests.Response) -> requests.Response:
-        if 400 <= response.status_code < 500 and response.status_code not in (400, 401):
+        if 400 <= response.status_code < 500 and (response.status_code not in (400, 401)
+                                                  or not _oauth_answer(response)):
             response.raise_for_status()
         return SentinelHubSession._compliance_hook(response)
+
+
+#: the ``error`` codes of RFC 6749's token error answers (section 5.2)
+_OAUTH_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+                 "unsupported_grant_type", "invalid_scope", "access_denied"}
+
+
+def _oauth_answer(response: requests.Response) -> bool:
+    """Whether a token endpoint's 400/401 is an OAuth error answer (its ``error`` one of RFC 6749's): another body
+    (a gateway's JSON ``{"error": "Unauthorized"}``) is named by its HTTP status — a 401 read "an OAuth error
+    CustomOAuth2Error — not a refusal of the client id and secret" (a review)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and str(body.get("error", "")) in _OAUTH_ERRORS
 
 
 class _Client(SentinelHubDownloadClient):

@@ -53,6 +53,10 @@ def test_a_token_endpoint_429_with_a_json_error_is_retried_honouring_retry_after
 @pytest.mark.parametrize("status,error,says", [
     (404, UserInputError, r"token URL https://\S+ answered HTTP 404 \(not found\): the token URL is wrong"),
     (403, ImageryError, r"answered HTTP 403 \(forbidden\): access to it is blocked"),
+    # a gateway's 401/400 whose JSON error is none of OAuth's (a review: "an OAuth error CustomOAuth2Error — not a
+    # refusal of the client id and secret; check the token URL")
+    (401, UserInputError, r"\(HTTP 401\); check the client id and secret"),
+    (400, UserInputError, r"HTTP 400"),
 ])
 def test_a_token_endpoint_4xx_with_a_json_error_is_named_by_its_status(tmp_path, status, error, says):
     """A 404 (or 403) of the token endpoint with a JSON ``error`` body read "OAuth error CustomOAuth2Error — check
