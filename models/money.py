@@ -79,10 +79,12 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     if typed and _EXPONENT.search(text):
         # "1e4" is a spreadsheet's rendering or a typo for 104, not an amount anyone types into a credit file
         raise MoneyError(where=where, value=value, expected="a number written out in digits (no exponent, as 1e4)")
-    if typed and any(unicodedata.category(c) == "Sc" for c in text):
-        # "₹1,20,000": the currency sign, not the grouping, is what is wrong (the message blamed the commas)
-        raise MoneyError(where=where, value=value, expected="a number without a currency sign (the currency is given "
-                                                            "apart)")
+    if typed and re.search(r"\d", text) and (any(unicodedata.category(c) == "Sc" for c in text)
+                                              or re.search(r"[^\W\d_]|/-$", text)):
+        # "₹1,20,000", "Rs.45,000", "INR 45000", "45,000/-": the currency, not the grouping, is what is wrong (the
+        # message blamed the commas, or took the letters for a name)
+        raise MoneyError(where=where, value=value, expected="a number without a currency sign, code or '/-' (the "
+                                                            "currency is given apart)")
     if "," in text and not _GROUPED.fullmatch(text):
         # "12500,50" is a decimal comma, not 1,250,050: only whole thousands groups (1,250,050.50) or the Indian
         # lakh/crore grouping (12,50,050.50) are digit grouping; anything else is refused, never guessed

@@ -75,7 +75,7 @@ def test_amounts_from_code_in_exponent_form_are_converted() -> None:
     assert to_minor(Decimal("1E+2"), "USD") == 10_000 and to_minor(Decimal("2.5E+1"), "INR") == 2_500
 
 
-@pytest.mark.parametrize("value", ["₹1,20,000", "$5,000.00", "€12,50", "120000 ₹"])
+@pytest.mark.parametrize("value", ["₹1,20,000", "$5,000.00", "€12,50", "120000 ₹", "Rs.45,000", "INR 45000", "45,000/-"])
 def test_a_currency_sign_is_named_not_the_commas(value: str) -> None:
     """A walkthrough: `₹1,20,000` was refused as "expected a number with a point for decimals (a comma only between
     digit groups…)" — the grouping is right, the sign is what is wrong."""
