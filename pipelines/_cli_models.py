@@ -266,6 +266,8 @@ def stability_cmd(
             raise UserInputError(f"models stability {name}: give --features (one date's features build)"
                                  + (f", not {', '.join(given)} (crop-type's)" if given else ""))
         res = input_stability(features, name=name, version=version, checkpoint=checkpoint)
+    for w in res.warnings:
+        err(f"warning: {w}")
     echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines(every=every)))
     if res.failed():
         raise typer.Exit(code=1)

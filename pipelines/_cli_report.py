@@ -100,7 +100,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         check_as_of_in_window(f, s, day)  # nothing observed after the season window, as reunderwrite refuses it
     if imagery is not None:
         sc = cache / "series" if cache is not None else None
-        series = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc).series
+        built = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc)
+        for w in built.warnings:  # a folder fetched to an earlier date: the page's curves and alerts lack its days
+            err(f"warning: {w}")
+        series = built.series
         history = past_series(f, imagery, s, cache_dir=sc)
     region = fields_region(f)
     model, used = _champion_crop_model(day)

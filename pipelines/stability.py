@@ -14,7 +14,7 @@ chance). The season as a whole is judged against the training seasons, each held
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class StabilityResult:
     crop_type: bool = False
     #: a crop-type checkpoint at the end of the season window (its day: the model's periods × their days)
     window_end: bool = False
+    #: what the series build warned of (a scene folder fetched to an earlier date, acquisitions recorded missing:
+    #: the inputs would read the missing days as a shift — a review), printed on standard error
+    warnings: list[str] = field(default_factory=list)
 
     def season_verdict(self) -> str | None:
         """``unlike`` (more unusual inputs than any training season had, held out against the others), ``like``,
@@ -340,8 +343,8 @@ def crop_input_stability(fields: str | Path, imagery: str, season: str, as_of: A
     check_as_of_in_window(fs, season, day)
     source = f"{Path(fields).name} (season {season})"
     plan = crop_plan(fs, day, source=source, version=version, checkpoint=checkpoint)
-    series = build_series(plan.fields, imagery, season, as_of=day, cache_dir=cache_dir).series
-    return crop_compare(plan, series, day, source=source)
+    built = build_series(plan.fields, imagery, season, as_of=day, cache_dir=cache_dir)
+    return replace(crop_compare(plan, built.series, day, source=source), warnings=list(built.warnings))
 
 
 def crop_frame_stability(series: pd.DataFrame, fields: pd.DataFrame, as_of: Any, *, source: str,

@@ -172,3 +172,26 @@ def test_a_date_outside_the_season_is_refused_before_the_model_is_read(tiny_coun
         crop_input_stability(fields, str(tiny_county_sh / "scenes"), season, late)
     with pytest.raises(UserInputError, match=rf"--as-of {int(season) - 1}-01-01 is before season {season} starts"):
         crop_input_stability(fields, str(tiny_county_sh / "scenes"), season, f"{int(season) - 1}-01-01")
+
+
+def test_what_the_series_build_warned_of_is_kept_for_the_command_to_say(trained: dict[str, Any],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: `models stability crop-type --imagery` on a folder fetched to an earlier date said nothing, and its
+    verdict was driven by the days missing (152 unusual inputs against 74). The series build's warnings are kept
+    (`warnings`) and the command prints them on standard error."""
+    from types import SimpleNamespace
+
+    import features.fields
+    import features.series
+    import pipelines._featurize_checks as checks
+    from pipelines.stability import crop_input_stability
+
+    said = "scene folder s was fetched from Sentinel Hub for 2019-01-01 to 2019-06-30 (its sentinelhub.json), not …"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    monkeypatch.setattr(features.fields, "read_fields", lambda *a, **k: SimpleNamespace(fields=trained["fields"]))
+    monkeypatch.setattr(checks, "check_as_of_in_season", lambda *a: None)
+    monkeypatch.setattr(checks, "check_as_of_in_window", lambda *a: None)
+    monkeypatch.setattr(features.series, "build_series",
+                        lambda *a, **k: SimpleNamespace(series=trained["series"], warnings=[said]))
+    res = crop_input_stability("f.gpkg", "s", "2019", "2019-12-31", version=trained["v"])
+    assert res.warnings == [said] and res.scored_rows > 0

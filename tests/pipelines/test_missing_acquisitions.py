@@ -207,6 +207,11 @@ def test_a_folder_fetched_up_to_an_earlier_date_is_refused_at_a_later_as_of(worl
                             "--crop-model", "none"], env=env)
     assert r.exit_code == 0, r.stderr
     assert f"warning: scene folder {scenes} was fetched from Sentinel Hub for {fetched}" in r.stderr
+    # the portfolio page's curves and alerts come from the same series: it warns too (a review: silent)
+    r = runner.invoke(app, ["report", "portfolio", "--fields", str(rec / "fields.gpkg"), "--imagery", str(scenes),
+                            "--book", str(rec / "book.csv"), "--as-of", str(world["as_of"]), "--out",
+                            str(tmp_path / "rep")], env=env)
+    assert f"warning: scene folder {scenes} was fetched from Sentinel Hub for {fetched}" in r.stderr, r.output
     # allowed: built, and the lineage names the span built without
     r = runner.invoke(app, [*build, "--allow-missing-acquisitions"], env=env)
     assert r.exit_code == 0, r.stderr
