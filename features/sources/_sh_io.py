@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -270,6 +270,18 @@ def _tile_record(tile: Tile) -> dict[str, Any]:
             "height": int(tile.height)}
 
 
+def _grows(old: Mapping[str, Any], tile: Tile) -> bool:
+    """Whether ``tile`` is the box ``old`` (a note's record) grown: the same CRS and pixel size, its bounds holding
+    the old ones — a late applicant's field added to the fields fetched before (a review: refused as "other
+    ground"); re-fetched over every window the box had, its scenes hold every field the old ones held."""
+    try:
+        ob, ow, tb = [float(x) for x in old["bounds"]], int(old["width"]), tile.bounds
+        same = int(old["epsg"]) == int(tile.epsg) and abs((ob[2] - ob[0]) / ow - (tb[2] - tb[0]) / tile.width) < 1e-6
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return False
+    return same and tb[0] <= ob[0] and tb[1] <= ob[1] and tb[2] >= ob[2] and tb[3] >= ob[3]
+
+
 def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: date, end: date,
                     max_cloud: float) -> dict[str, Any] | None:
     """The provenance note of a scene folder that a fetch may add its scenes to, None for a folder without an
@@ -300,9 +312,15 @@ def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: d
     elif float(note.get("max_cloud", -1)) != float(max_cloud):
         problem = f"its scenes were fetched with max_cloud {note.get('max_cloud')}, not {max_cloud:g}"
     else:
-        clash = [t.tile_id for t in tiles if t.tile_id in old_tiles and old_tiles[t.tile_id] != _tile_record(t)]
+        recorded = (note or {}).get("tile_windows")
+        boxes: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+        clash = [t.tile_id for t in tiles if t.tile_id in old_tiles and old_tiles[t.tile_id] != _tile_record(t)
+                 and not (_grows(old_tiles[t.tile_id], t)
+                          and all(str(start) <= str(a) and str(b) <= str(end)
+                                  for a, b in boxes.get(t.tile_id) or windows))]
         if clash:
-            problem = f"its box {clash[0]} covers other ground (other fields or resolution)"
+            problem = (f"its box {clash[0]} covers other ground (other fields or resolution; fetch the fields of "
+                       "both fetches together)")
     if problem:
         raise UserInputError(f"{where}: already holds scenes for {windows[0][0]} to {windows[-1][1]} and {problem}; "
                              f"fetch {start} to {end} into another folder")

@@ -39,7 +39,8 @@ def test_the_same_window_with_other_fields_cloud_endpoint_or_resolution_is_refus
     sh.fetch(make_fields(), s, e, out, cache_dir=cache, retry=FAST)
     before = (out / "index.csv").read_bytes()
     calls = len(responses.calls)
-    other_ground = r"its box 14Nc000t00 covers other ground \(other fields or resolution\)"
+    other_ground = (r"its box 14Nc000t00 covers other ground \(other fields or resolution; fetch the fields of both "
+                    r"fetches together\)")
     refusals = [
         (dict(fields=make_fields(), max_cloud=0.5), r"its scenes were fetched with max_cloud 1.0, not 0.5"),
         (dict(fields=make_fields(), resolution=20.0), other_ground),
@@ -163,3 +164,21 @@ def test_each_fetch_records_the_windows_of_the_boxes_it_fetched(tmp_path):
     note = json.loads((out / "sentinelhub.json").read_text())
     assert note["tile_windows"] == {t: [["2023-06-01", "2023-06-02"], ["2023-06-01", "2023-06-03"]]
                                     for t in note["tiles"]}
+
+
+@responses.activate
+def test_the_same_window_with_a_field_added_to_a_box_is_fetched_again_whole(tmp_path):
+    """A review: a late applicant's field added to the fields of a folder's window made its box larger, and the fetch
+    was refused as "covers other ground" (the fix of the overwritten folders refused every box that changed). A box
+    grown over every window it had is fetched again whole: its scenes hold every field; one that shrank or moved is
+    still refused."""
+    add_token()
+    add_catalog()
+    add_process()
+    out, cache = tmp_path / "s", tmp_path / "c"
+    s, e = date(2023, 6, 1), date(2023, 6, 3)
+    sh.fetch(make_fields().iloc[:1], s, e, out, cache_dir=cache, retry=FAST)  # f1: box 14Nc000t00
+    sh.fetch(make_fields().iloc[:2], s, e, out, cache_dir=cache, retry=FAST)  # f1 and f2: that box grown, accepted
+    assert {r["tile_id"] for r in _index_rows(out)} == {"14Nc000t00"}
+    with pytest.raises(UserInputError, match=r"covers other ground"):
+        sh.fetch(make_fields().iloc[:1], s, e, out, cache_dir=cache, retry=FAST)  # shrunk back: refused
