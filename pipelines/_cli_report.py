@@ -65,6 +65,11 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
             check_outputs(outputs(season, c.fields()))
         model, used = _champion_crop_model(day)
         params = _champion_alert_params(c.region, model)
+        if day is not None:  # a county's scenes fetched to an earlier date: said, as the fields form says it
+            from pipelines._dask_featurize import _fetch_gap_warnings
+
+            for w in _fetch_gap_warnings(c.fields(season), c.imagery, season, day):
+                err(f"warning: {w}")
         data = build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model, params=params)
         return dataclasses.replace(data, models_note=_models_note(used, params, c.region))
     if fields is None:

@@ -212,6 +212,12 @@ def test_a_folder_fetched_up_to_an_earlier_date_is_refused_at_a_later_as_of(worl
                             "--book", str(rec / "book.csv"), "--as-of", str(world["as_of"]), "--out",
                             str(tmp_path / "rep")], env=env)
     assert f"warning: scene folder {scenes} was fetched from Sentinel Hub for {fetched}" in r.stderr, r.output
+    county = tmp_path / "county"  # the county form of the page too
+    shutil.copytree(c.path, county, ignore=shutil.ignore_patterns("truth"))
+    (county / "scenes" / "sentinelhub.json").write_text((scenes / "sentinelhub.json").read_text())
+    r = runner.invoke(app, ["report", "portfolio", "--county", str(county), "--as-of", str(world["as_of"]), "--out",
+                            str(tmp_path / "rep2"), "--cache", str(tmp_path / "cache2")], env=env)
+    assert f"warning: scene folder {county / 'scenes'} was fetched from Sentinel Hub for {fetched}" in r.stderr, r.output
     # allowed: built, and the lineage names the span built without
     r = runner.invoke(app, [*build, "--allow-missing-acquisitions"], env=env)
     assert r.exit_code == 0, r.stderr
