@@ -71,7 +71,7 @@ def _written_decimals(text: str, digits: int, currency: str, value: object, wher
 
 #: an amount written with a currency code or abbreviation before or after it (``INR 45000``, ``Rs.45,000``,
 #: ``5000 INR``) or Indian ``/-`` after it — not any text with letters (a name typed there is "expected a number")
-_CURRENCY_WORD = re.compile(r"(?:[^\W\d_]{2,3}\.?\s*)?[\d.,\s]*\d(?:\s*[^\W\d_]{2,3}\.?|\s*/-)?")
+_CURRENCY_WORD = re.compile(r"(?=.*(?:[^\W\d_]|/-$))(?:[^\W\d_]{2,3}\.?\s*)?[\d.,\s]*\d(?:\s*[^\W\d_]{2,3}\.?|\s*/-)?")
 
 
 def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
@@ -85,8 +85,7 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
         # "1e4" is a spreadsheet's rendering or a typo for 104, not an amount anyone types into a credit file
         raise MoneyError(where=where, value=value, expected="a number written out in digits (no exponent, as 1e4)")
     if typed and re.search(r"\d", text) and (any(unicodedata.category(c) == "Sc" for c in text)
-                                              or (_CURRENCY_WORD.fullmatch(text)
-                                                  and re.search(r"[^\W\d_]|/-$", text))):
+                                              or _CURRENCY_WORD.fullmatch(text)):
         # "₹1,20,000", "Rs.45,000", "INR 45000", "45,000/-": the currency, not the grouping, is what is wrong (the
         # message blamed the commas, or took the letters for a name)
         raise MoneyError(where=where, value=value, expected="a number without a currency sign, code or '/-' (the "

@@ -16,7 +16,7 @@ from pipelines.evaluation._bootstrap import (
     blockwise,
     count_blocks,
     describe,
-    exact_interval,
+    exact_when_alike,
     group_codes,
     percentile_interval,
     repeated_median,
@@ -178,11 +178,10 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
 def _all_or_none(cis: dict[str, Any], key: str, k: int, n: int) -> bool:
     """``cis[key]`` made the exact binomial interval of ``k`` of ``n`` where the bootstrap's has no width (all or none
     right: :func:`pipelines.evaluation._bootstrap.share_interval`); whether it was."""
-    iv = cis.get(key)
-    if iv is None or iv[0] != iv[1] or n <= 0 or k not in (0, n):
-        return False
-    cis[key] = exact_interval(k, n)
-    return True
+    iv, exact = exact_when_alike(cis.get(key), k, n)
+    if exact:
+        cis[key] = iv
+    return exact
 
 
 def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: pd.DataFrame, *,

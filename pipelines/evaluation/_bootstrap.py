@@ -241,7 +241,12 @@ def share_interval(values: np.ndarray, k: int, n: int) -> tuple[list[float] | No
     whether it is exact instead: all or none of the cases right makes every resample alike, an interval of no width
     (50 of 50 never-planted fields found: 100–100%) that a target of 95% was judged met by — the exact binomial
     interval then (92.9–100%: the target inside it)."""
-    iv = percentile_interval(values)
+    return exact_when_alike(percentile_interval(values), k, n)
+
+
+def exact_when_alike(iv: list[float] | None, k: int, n: int) -> tuple[list[float] | None, bool]:
+    """``iv`` (a share ``k`` of ``n``'s bootstrap interval), or the exact binomial interval when it has no width and
+    all or none of the cases are right (:func:`share_interval`), and whether it was replaced."""
     if iv is not None and iv[0] == iv[1] and n > 0 and k in (0, n):
         return exact_interval(k, n), True
     return iv, False
