@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation._bootstrap import EXACT_METHOD, exact_interval
+from pipelines.evaluation._bootstrap import EXACT_METHOD, draw_units, exact_when_alike
 
 #: the figures each minimum metric of a crop-type version names (``<figure>_<checkpoint>``)
 GATED = ("accuracy", "macro_f1", "ece")
@@ -132,16 +132,18 @@ def crop_outcome_figures(rows: pd.DataFrame, *, groups: np.ndarray | None = None
     point = _block_figures(data, np.ones((1, n), dtype=np.int64))
     drawn = blockwise(lambda b: _block_figures(data, b), count_blocks(n, np.arange(n), groups=groups))
     correct = data["true"] == data["pred"]
-    counts = {"accuracy": (int(correct.sum()), n)}
-    counts.update({k: (int((h & a).sum()), int(a.sum())) for k, (h, a) in _masks(data).items()})
+    masks = {"accuracy": (correct, np.ones(n, dtype=bool)), **_masks(data)}
+    counts = {k: (int((h & a).sum()), int(a.sum())) for k, (h, a) in masks.items()}
+    units = {k: draw_units(a, groups) if groups is not None else None for k, (_, a) in masks.items()}
     out: dict[str, Any] = {"n": n, "interval_methods": {}}
     for f in FIGURES:
         v = float(point[f][0])
         out[f] = v if math.isfinite(v) else None
         iv = percentile_interval(drawn[f]) if math.isfinite(v) else None
         if iv is not None and iv[0] == iv[1] and f in counts:  # every resample agrees: all or none of a few
-            iv = exact_interval(*counts[f])
-            out["interval_methods"][f] = EXACT_METHOD
+            iv, exact = exact_when_alike(iv, *counts[f], units[f])
+            if exact:
+                out["interval_methods"][f] = EXACT_METHOD
         out[f"{f}_ci"] = iv
     out["shares"] = {k: {"of": d, "hits": h} for k, (h, d) in counts.items()}
     truth = data["true"]
@@ -151,8 +153,11 @@ def crop_outcome_figures(rows: pd.DataFrame, *, groups: np.ndarray | None = None
         out[f"{k}_ci"] = {c: percentile_interval(drawn[k][c]) for c in out[k]}
     for c, iv in out["recall_ci"].items():
         if iv is not None and iv[0] == iv[1]:
-            out["recall_ci"][c] = exact_interval(int(((truth == c) & correct).sum()), support[c])
-            out["interval_methods"][f"recall {c}"] = EXACT_METHOD
+            of_c = np.asarray(truth == c)
+            out["recall_ci"][c], exact = exact_when_alike(iv, int((of_c & correct).sum()), support[c],
+                                                          draw_units(of_c, groups) if groups is not None else None)
+            if exact:
+                out["interval_methods"][f"recall {c}"] = EXACT_METHOD
     out["support"] = support
     preds = sorted(set(data["pred"].tolist()) | set(truth.tolist()))
     out["confusion"] = {t: {q: int(((truth == t) & (data["pred"] == q)).sum()) for q in preds

@@ -71,13 +71,13 @@ from pipelines._crop_outcome_figures import (
     _masks,  # noqa: F401
     _share,  # noqa: F401
     _weighted_ece,  # noqa: F401
-    exact_interval,  # noqa: F401
 )
 from pipelines._crop_verified import (
     _AMBIGUOUS,  # noqa: F401
     _check_crops,  # noqa: F401
     _data_rows,  # noqa: F401
 )
+from pipelines.evaluation._bootstrap import exact_interval  # noqa: F401
 
 __all__ = ["CropOutcomesResult", "crop_model_performance", "crop_outcome_figures", "read_verified"]
 

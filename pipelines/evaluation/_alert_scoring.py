@@ -16,6 +16,7 @@ from pipelines.evaluation._bootstrap import (
     blockwise,
     count_blocks,
     describe,
+    draw_units,
     exact_when_alike,
     group_codes,
     percentile_interval,
@@ -165,20 +166,24 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
                "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
     ci, ci_event = field_bootstrap(t["field_id"].astype(str).tolist(), high_rows, per_event, groups=groups,
                                    interval_by=interval_by)
-    exact = [f for f, k, n in (("precision", tp, n_high), ("recall", detected, len(per_event)))
-             if _all_or_none(ci, f"{f}_ci", k, n)]
+    cases = {"precision": (tp, n_high, [f for f, _ in high_rows]),
+             "recall": (detected, len(per_event), per_event["field_id"].tolist())}
+    exact = [f for f, (k, n, where) in cases.items()
+             if _all_or_none(ci, f"{f}_ci", k, n, draw_units(where, groups))]
     metrics.update(ci, **({"interval_exact": exact} if exact else {}))
     if len(by_event):
         for e, k, n in zip(by_event["event"], by_event["detected"], by_event["events"], strict=True):
-            _all_or_none(ci_event, str(e), int(k), int(n))
+            _all_or_none(ci_event, str(e), int(k), int(n),
+                         draw_units(per_event.loc[per_event["event"] == e, "field_id"].tolist(), groups))
         by_event["recall_ci"] = [ci_event.get(str(e)) for e in by_event["event"]]
     return metrics, by_event, by_alert, per_event.sort_values(["event", "field_id"], kind="stable").reset_index(drop=True)
 
 
-def _all_or_none(cis: dict[str, Any], key: str, k: int, n: int) -> bool:
+def _all_or_none(cis: dict[str, Any], key: str, k: int, n: int, units: int) -> bool:
     """``cis[key]`` made the exact binomial interval of ``k`` of ``n`` where the bootstrap's has no width (all or none
-    right: :func:`pipelines.evaluation._bootstrap.share_interval`); whether it was."""
-    iv, exact = exact_when_alike(cis.get(key), k, n)
+    right: :func:`pipelines.evaluation._bootstrap.share_interval`), counted over the ``units`` draws holding the
+    cases (a field's alerts and events are one draw); whether it was."""
+    iv, exact = exact_when_alike(cis.get(key), k, n, units)
     if exact:
         cis[key] = iv
     return exact

@@ -17,7 +17,7 @@ depend on the blocks (:func:`resample_sums`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -236,20 +236,39 @@ def exact_interval(k: int, n: int) -> list[float] | None:
 EXACT_METHOD = "exact binomial (the bootstrap's interval had no width)"
 
 
-def share_interval(values: np.ndarray, k: int, n: int) -> tuple[list[float] | None, bool]:
+def share_interval(values: np.ndarray, k: int, n: int, units: int | None = None
+                   ) -> tuple[list[float] | None, bool]:
     """The 95% interval of a share ``k`` of ``n`` from its resampled ``values`` (:func:`percentile_interval`), and
     whether it is exact instead: all or none of the cases right makes every resample alike, an interval of no width
     (50 of 50 never-planted fields found: 100–100%) that a target of 95% was judged met by — the exact binomial
-    interval then (92.9–100%: the target inside it)."""
-    return exact_when_alike(percentile_interval(values), k, n)
+    interval then (92.9–100%: the target inside it), of the ``units`` draws holding the cases
+    (:func:`exact_when_alike`)."""
+    return exact_when_alike(percentile_interval(values), k, n, units)
 
 
-def exact_when_alike(iv: list[float] | None, k: int, n: int) -> tuple[list[float] | None, bool]:
+def exact_when_alike(iv: list[float] | None, k: int, n: int, units: int | None = None
+                     ) -> tuple[list[float] | None, bool]:
     """``iv`` (a share ``k`` of ``n``'s bootstrap interval), or the exact binomial interval when it has no width and
-    all or none of the cases are right (:func:`share_interval`), and whether it was replaced."""
+    all or none of the cases are right (:func:`share_interval`), and whether it was replaced. ``units``: how many
+    independent draws of the bootstrap hold the ``n`` cases (:func:`draw_units`: the fields a season's alerts lie
+    on, the farmers under ``--interval-by farmer``); the cases of one draw go together, so the exact interval is
+    of the draws — 40 of 40 alerts on 6 fields is 6 of 6 (None: each case its own draw)."""
     if iv is not None and iv[0] == iv[1] and n > 0 and k in (0, n):
-        return exact_interval(k, n), True
+        u = n if units is None else max(1, min(int(units), n))
+        return exact_interval(u if k else 0, u), True
     return iv, False
+
+
+def draw_units(keys: Iterable[Any], groups: Mapping[str, Any] | np.ndarray | None = None) -> int:
+    """How many independent draws of a bootstrap hold the cases of ``keys``: with ``groups`` an array of cluster
+    codes (:func:`group_codes`), ``keys`` is a boolean mask over it and the count is of its distinct codes; with a
+    mapping (field → group key), ``keys`` are field ids and a field without a key is its own draw; without groups,
+    the distinct ``keys``."""
+    if isinstance(groups, np.ndarray):
+        return int(np.unique(groups[np.asarray(keys, dtype=bool)]).size)
+    if groups is None:
+        return len({str(k) for k in keys})
+    return len({("group", groups[str(k)]) if str(k) in groups else ("field", str(k)) for k in keys})
 
 
 def interval_text(lo: float, hi: float, spec: str = ".3f") -> str:

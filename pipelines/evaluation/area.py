@@ -44,6 +44,7 @@ from pipelines.evaluation._bootstrap import (
     blockwise,
     count_blocks,
     describe,
+    draw_units,
     draws_median,
     draws_quantile,
     percentile_interval,
@@ -173,8 +174,10 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
     decl_frac = table["declared_area_ha"] / table["field_area_ha"]
     n_never = int(never.sum())
     recall = float((flagged & never).sum() / n_never) if n_never else float("nan")
-    recall_ci, exact = share_interval(drawn["recall"], int((flagged & never).sum()), n_never)
+    units = draw_units(never.to_numpy(), groups) if groups is not None else n_never
+    recall_ci, exact = share_interval(drawn["recall"], int((flagged & never).sum()), n_never, units)
     np_block = {"n": n_never, "recall": _r(recall), "recall_ci": recall_ci, **({"interval_exact": True} if exact else {}),
+                **({"interval_units": units} if exact and units != n_never else {}),
                 "false_alarms": int((flagged & ~never).sum()), "n_planted": int((~never).sum()),
                 "baseline_recall": _r(float(((decl_frac < NEVER_PLANTED) & never).sum() / n_never)) if n_never else None,
                 "target": TARGETS["never-planted recall"],
@@ -189,6 +192,15 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
             "targets_met": bool(all(c for c in checks if c is not None)), **how,
             "targets_verdict": _overall(interval_verdicts({"groups": sized, "county_total": total,
                                                             "never_planted": np_block}).values())}
+
+
+def _exact_words(block: dict[str, Any], interval_by: str | None) -> str:
+    """" exact binomial" after an interval that is (:func:`pipelines.evaluation._bootstrap.exact_when_alike`), with
+    the draws it counts when they are not the fields ("over 7 farmers")."""
+    if not block.get("interval_exact"):
+        return ""
+    units = block.get("interval_units")
+    return " exact binomial" + (f" over {units} {interval_by or 'group'}s" if units else "")
 
 
 def interval_verdicts(res: dict[str, Any]) -> dict[str, str]:
@@ -297,7 +309,7 @@ def render_area(res: dict[str, Any]) -> str:
                  f"{_pct(t['target'])}) {words.get(verdicts.get('county total error', ''), 'not judged')}")
     n = res["never_planted"]
     lines.append(f"never planted (< {NEVER_PLANTED:.0%} planted): {n['n']} fields, recall {_pct(n['recall'])}, "
-                 f"95% interval {_pct_ci(n.get('recall_ci'))}{' exact binomial' if n.get('interval_exact') else ''} "
+                 f"95% interval {_pct_ci(n.get('recall_ci'))}{_exact_words(n, res.get('interval_by'))} "
                  f"(declared {_pct(n['baseline_recall'])}; target ≥ {_pct(n['target'])}) "
                  f"{words.get(verdicts.get('never-planted recall', ''), 'not judged')}, "
                  f"{n['false_alarms']} of {n['n_planted']} planted fields wrongly flagged")

@@ -145,6 +145,17 @@ def test_only_a_recall_whose_resamples_all_agree_gets_the_exact_interval() -> No
     assert none["recall"]["rice"] == 0.0 and none["recall_ci"]["rice"] == exact_interval(0, 2) == [0.0, 0.841886]
 
 
+
+def test_under_clusters_an_exact_interval_counts_the_clusters_drawn() -> None:
+    """Rice's two fields of one farmer are one draw under ``--interval-by farmer``: all right is 1 of 1 (2.5–100%),
+    not 2 of 2 (a session-74 exact interval counted the fields); kept_right's 2 fields likewise."""
+    groups = np.array([0, 1, 2, 2])  # the two rice fields: one farmer
+    f = crop_outcome_figures(_tiny(), groups=groups)
+    assert f["recall_ci"]["rice"] == exact_interval(1, 1) == [0.025, 1.0]
+    assert f["shares"]["kept_right"] == {"of": 2, "hits": 2}
+    assert f["kept_right_ci"] == exact_interval(2, 2)  # the maize field and the rice one: two farmers
+    assert crop_outcome_figures(_tiny(), groups=np.array([0, 1, 2, 3]))["recall_ci"]["rice"] == exact_interval(2, 2)
+
 def test_exact_repeats_are_read_once_and_counted_and_a_conflict_beside_them_is_refused(tmp_path: Path) -> None:
     ok = tmp_path / "ok.csv"
     pd.DataFrame({"field_id": ["a", "a", "b", "c", "c", "c"], "season": "2019",

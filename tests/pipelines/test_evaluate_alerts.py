@@ -556,3 +556,27 @@ def test_all_alerts_right_gets_the_exact_interval_not_one_of_no_width(synth: tup
     missed = by_event[by_event["detected"] == 0]
     for ci, n in zip(missed["recall_ci"], missed["events"], strict=True):
         assert ci == exact_interval(0, int(n))  # none of them caught: 0 to the exact upper bound, not 0–0
+
+
+def test_an_exact_interval_counts_the_fields_or_groups_drawn_not_the_alerts(
+        synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """A field's alerts are one draw of the bootstrap, so all of 4 alerts right on 2 fields is 2 of 2 (15.8–100%),
+    not 4 of 4 (39.8–100%, which a session-74 exact interval read); under ``--interval-by farmer`` the 2 fields of
+    one farmer are 1 of 1."""
+    from pipelines.evaluation._bootstrap import exact_interval
+
+    data, truth = synth
+    exp = fit_expectations(data, SEASONS[:-1], AlertParams())
+    events = truth_events(truth, data, "2008", exp, crop_mismatch=False)
+    fail = events[events["event"] == "failure"].sort_values("field_id").drop_duplicates("field_id").head(2)
+    assert len(fail) == 2
+    rows = [(f, pd.Timestamp(o) + pd.Timedelta(days=d)) for f, o in zip(fail["field_id"], fail["onset"], strict=True)
+            for d in (12, 24)]
+    al = pd.DataFrame({"field_id": [f for f, _ in rows], "season": "2008", "alert": "CROP_FAILURE",
+                       "severity": "high", "date": [d for _, d in rows], "evidence": "{}"})
+    m, _, _, _ = score_alerts_with_events(al, events, truth, data, "2008")
+    assert m["precision"] == 1.0 and m["interval_exact"][0] == "precision"
+    assert m["precision_ci"] == exact_interval(2, 2) != exact_interval(4, 4)
+    one = {str(f): "farmer-1" for f in fail["field_id"]}
+    m, _, _, _ = score_alerts_with_events(al, events, truth, data, "2008", groups=one, interval_by="farmer")
+    assert m["precision_ci"] == exact_interval(1, 1)

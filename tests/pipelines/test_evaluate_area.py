@@ -354,3 +354,24 @@ def test_a_county_without_the_synthetic_flag_is_never_labelled_real(tiny_county_
     r2 = runner.invoke(app, ["evaluate", "area", "--county", str(c), "--cache", str(cache)])
     assert r2.exit_code == 0, r2.stderr
     assert "(real)" not in r2.stdout and "(unlabelled (county.json has no synthetic flag))" in r2.stdout
+
+
+def test_an_all_found_share_under_clusters_counts_its_exact_interval_over_the_clusters() -> None:
+    """A session-74 exact interval counted fields under ``--interval-by farmer``: 50 never-planted fields of 2 farmers
+    all found read 92.9–100%, though a farmer's fields are one draw. It is the exact interval of the farmers (2 of 2:
+    15.8–100%), and the text says over how many."""
+    t = _noisy_table()
+    t["planted_area_ha"] = t["true_area_ha"]
+    t["planted_fraction"] = t["true_fraction"]
+    never = (t["true_fraction"] < 0.1).to_numpy()  # NEVER_PLANTED
+    assert never.sum() >= 3
+    groups = np.where(never, np.arange(len(t)) % 2, 2 + np.arange(len(t)) % 3)
+    m = area_metrics(t, groups=groups, interval_by="farmer")
+    block = m["never_planted"]
+    assert block["interval_exact"] is True and block["interval_units"] == 2
+    assert block["recall_ci"] == exact_interval(2, 2) != exact_interval(block["n"], block["n"])
+    text = render_area({"county": "c", "label": "synthetic", "season": "2009", "as_of": "2010-02-28",
+                        "calibrated_on": [], **m})
+    assert "exact binomial over 2 farmers" in text
+    per_field = area_metrics(t)["never_planted"]
+    assert per_field["recall_ci"] == exact_interval(per_field["n"], per_field["n"]) and "interval_units" not in per_field
