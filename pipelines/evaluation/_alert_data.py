@@ -91,6 +91,11 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     c = County(root)
     region, seasons, current = c.region, c.seasons, c.current_season
     fields = read_fields(root / "records" / "fields.gpkg").fields
+    hist_p = root / "records" / "history.csv"
+    if hist_p.is_file():  # checked as every other reader checks it (dates strictly days, known crops, yields), first
+        from pipelines.county import read_history
+
+        read_history(hist_p)
     # the default as every other command's (AGCREDIT_CACHE_DIR, else the county's .cache)
     cache = Path(cache_dir) if cache_dir is not None else c.cache_dir / "series"
     frames, crop_frames = [], []
@@ -114,7 +119,6 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
                           "crop": fields["declared_crop"], "region": fields["region"].fillna(region).astype(str)})
     starts = {s: season_window(s, region)[0] for s in seasons}
     obs = own_crop_obs(clear_ndvi(series), crops, starts, crop_first_days(region, current))
-    hist_p = root / "records" / "history.csv"
     records = pd.read_csv(hist_p, dtype=str, keep_default_na=False) if hist_p.is_file() else None
     wx_p = Path(weather) if weather is not None else root / "weather" / "daily.csv"
     clock = None

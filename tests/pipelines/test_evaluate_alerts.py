@@ -580,3 +580,23 @@ def test_an_exact_interval_counts_the_fields_or_groups_drawn_not_the_alerts(
     one = {str(f): "farmer-1" for f in fail["field_id"]}
     m, _, _, _ = score_alerts_with_events(al, events, truth, data, "2008", groups=one, interval_by="farmer")
     assert m["precision_ci"] == exact_interval(1, 1)
+
+
+def test_a_farm_record_date_that_is_no_day_is_refused_before_any_series_is_built(tiny_county_sh: Path,
+                                                                                 tmp_path: Path) -> None:
+    """``evaluate alerts`` labelled its tuning events from ``records/history.csv`` read as strings, without the checks
+    every other reader makes (a session-74 note): a sowing date with a time zone counted as sown. It is read with
+    them, before the season's series are built, and refused in one line naming the file and the field/season."""
+    import shutil
+
+    county = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, county, ignore=shutil.ignore_patterns("scenes", ".cache"))
+    hist = county / "records" / "history.csv"
+    h = pd.read_csv(hist, dtype=str, keep_default_na=False)
+    row = h.index[h["sowing_date"] != ""][0]
+    h.loc[row, "sowing_date"] = h.loc[row, "sowing_date"] + "T00:00:00+05:30"
+    h.to_csv(hist, index=False)
+    with pytest.raises(UserInputError) as e:
+        ev_mod.load_season_data(county, cache_dir=tmp_path / "c")
+    msg = str(e.value)
+    assert "history.csv" in msg and "sowing_date" in msg and f"{h.loc[row, 'field_id']}/{h.loc[row, 'season']}" in msg
