@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import UserInputError, file_rows, format_offenders
+from features.errors import UserInputError, file_rows, format_offenders, remember_csv
 
 __all__ = ["MAX_SEASONS", "MAX_YIELD_T_HA", "HISTORY_COLUMNS", "YIELD_LIMITS_CSV", "add_history_yields",
            "check_reported_yields", "read_yield_history", "refuse_personal_values", "yield_limits"]
@@ -44,6 +44,7 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     try:
         raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+        remember_csv(p)
     except FileNotFoundError:
         raise UserInputError(f"{p}: yield history file not found") from None
     except UnicodeDecodeError:  # Excel's plain "CSV" (Windows-1252): the line, never the text (read_table's message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ __all__ = [
     "missing_cells",
     "refuse_empty_cells",
     "refuse_unprintable_cells",
+    "remember_csv",
     "unprintable_cells",
 ]
 
@@ -38,10 +40,56 @@ def format_offenders(offenders: Sequence[object]) -> str:
 
 
 def file_rows(source: str, positions: Sequence[int]) -> list[str]:
-    """Where 0-based data rows of the file ``source`` are, as a user finds them: ``'line N'`` in a CSV (its header
-    is line 1), ``'row N'`` (1-based) in any other table (GeoPackage, Parquet, GeoJSON features)."""
-    csv = str(source).lower().endswith((".csv", ".tsv", ".txt"))
-    return [f"line {int(i) + 2}" if csv else f"row {int(i) + 1}" for i in positions]
+    """Where 0-based data rows of the file ``source`` are, as a user finds them: ``'line N'`` in a CSV — the line
+    the record starts on in the file, as an editor numbers it (:func:`_record_lines`: blank lines, which pandas
+    skips, and cells spanning lines counted; the header line 1 when the file cannot be read) —, ``'row N'``
+    (1-based) in any other table (GeoPackage, Parquet, GeoJSON features)."""
+    if not str(source).lower().endswith((".csv", ".tsv", ".txt")):
+        return [f"row {int(i) + 1}" for i in positions]
+    lines = _record_lines(_READ_CSV.get(str(source), str(source)))
+    return [f"line {lines[int(i)] if 0 <= int(i) < len(lines) else int(i) + 2}" for i in positions]
+
+
+#: the CSVs read (:func:`remember_csv`), by the name a message gives them (the file's name or its path as given)
+_READ_CSV: dict[str, str] = {}
+
+
+def remember_csv(path: Any) -> None:
+    """Note that the CSV ``path`` was read, so that :func:`file_rows` finds its lines when a message names it by its
+    file name only (``'apps.csv: … at line 6'``)."""
+    import os
+
+    full = os.path.abspath(str(path))
+    _READ_CSV[os.path.basename(full)] = _READ_CSV[str(path)] = full
+
+
+def _record_lines(path: str) -> tuple[int, ...]:
+    """The line each data record of the CSV ``path`` starts on (1-based), in the order pandas reads them: the first
+    non-blank record is the header, a line blank or of white space only is skipped (pandas' ``skip_blank_lines``),
+    a quoted cell holding line breaks spans its lines; () when the file cannot be read."""
+    import csv
+    import os
+
+    try:
+        st = os.stat(path)
+        return _record_lines_of(path, st.st_mtime_ns, st.st_size)
+    except (OSError, csv.Error, UnicodeError):
+        return ()
+
+
+@functools.lru_cache(maxsize=8)
+def _record_lines_of(path: str, mtime_ns: int, size: int) -> tuple[int, ...]:
+    """:func:`_record_lines` of the file as it is (``mtime_ns`` and ``size`` key the cache)."""
+    import csv
+
+    starts, end = [], 0
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f, delimiter="\t" if path.lower().endswith(".tsv") else ",")
+        for rec in reader:
+            start, end = end + 1, reader.line_num
+            if len(rec) > 1 or (rec and rec[0].strip()):
+                starts.append(start)
+    return tuple(starts[1:])
 
 
 def missing_cells(values: Sequence[object]) -> list[int]:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.contracts import check_season
-from features.errors import UserInputError
+from features.errors import UserInputError, remember_csv
 from pipelines.evaluation import data_kind
 
 _log = logging.getLogger(__name__)
@@ -275,6 +275,7 @@ def history_strings(path: str | Path) -> pd.DataFrame:
             raw = pd.DataFrame({c: t[c].astype(object).map(_history_cell) for c in t.columns}, index=t.index)
         else:
             raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+            remember_csv(p)
     except Exception as e:  # pandas raises many kinds for malformed files
         raise CountyError(path=p, problem=f"cannot be read ({str(e).splitlines()[0][:120]})") from None
     return raw

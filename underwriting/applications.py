@@ -25,6 +25,7 @@ from features.errors import (
     id_key,
     refuse_empty_cells,
     refuse_unprintable_cells,
+    remember_csv,
 )
 from features.fields import check_known_crops, normalise_crop
 from features.identity import (
@@ -67,6 +68,7 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
     try:
         if ext == ".csv":
             df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+            remember_csv(p)
         elif ext in (".parquet", ".pq"):
             df = pd.read_parquet(p)
         else:

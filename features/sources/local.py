@@ -32,7 +32,7 @@ import shapely
 
 from features._memo import Memo, file_key
 from features._zonal_core import STATS, Window
-from features.errors import ImageryError
+from features.errors import ImageryError, file_rows
 from features.zonal import gather, pixel_map, required_bands, stats_from_pairs
 
 __all__ = [
@@ -105,6 +105,7 @@ def read_index(path: str | Path) -> list[Scene]:
     scenes: list[Scene] = []
     bad: list[str] = []
     baseline: list[str] = []
+    where = file_rows(str(idx), range(len(df)))  # 'line N' as an editor shows it
     for i, row in enumerate(df.to_dict("records")):
         try:
             text = str(row["date"]).strip()
@@ -133,9 +134,9 @@ def read_index(path: str | Path) -> list[Scene]:
                 raise ValueError("empty bands/tile_id or scale <= 0")
             _baseline_major(scene.processing_baseline)  # ValueError: not a baseline (ignored, it hid the offset)
             if _offset_missing(scene):
-                baseline.append(f"line {i + 2}")
+                baseline.append(where[i])
         except (ValueError, TypeError) as e:
-            bad.append(f"line {i + 2} ({e})")
+            bad.append(f"{where[i]} ({e})")
             continue
         scenes.append(scene)
     if bad:

@@ -259,3 +259,14 @@ def test_one_national_id_under_two_farmers_names_is_refused(tmp_path: Path, monk
     df.to_csv(p, index=False)
     out = read_applications(p)
     assert out.loc[0, "farmer_token"] == out.loc[1, "farmer_token"]
+
+
+def test_a_row_is_named_by_the_line_an_editor_shows_after_blank_lines_and_cells_spanning_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pandas skips blank lines and reads a quoted cell over several lines as one; a row was named by its count
+    (a blank line mid-file sent the analyst two lines up). It is named by the line its record starts on."""
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+    p = _write(tmp_path, ["", "A1,ID-555,\"Meera\nPatel\",P,2024,USD,5000,200,0,0,0,0,0,0", "   ",
+                          "A2,ID-555,John Smith,P,2024,USD,5000,200,0,0,0,0,0,0"], name="a.csv")
+    with pytest.raises(UserInputError, match=r"expected one farmer per identifier.* at line 3, line 6 \(2 in all\)$"):
+        read_applications(p)
