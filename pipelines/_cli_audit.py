@@ -59,6 +59,8 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
             err(f"warning: {len(res.forked)} application(s) have forked records (two records start their chain or "
                 f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
                 "`override` follow the last written — review them")
+        for said in res.policy_registrations:
+            err(f"warning: {said}: one version names one content — check who changed the store's metadata")
         if res.upgrade_pending:
             err(f"warning: no guard trigger(s) {', '.join(res.upgrade_pending)} and no record of being created with "
                 "them: a store of an earlier release (`agcredit audit upgrade-store` adds them; writers refuse the "

@@ -73,6 +73,19 @@ def check_run_inputs(applications: pd.DataFrame, fields: pd.DataFrame, season: s
     return book  # type: ignore[no-any-return]
 
 
+def superseded_policy_warning(store: DecisionStore, policy: Policy, warnings: list[str]) -> None:
+    """A warning in ``warnings`` when the store holds records of a later version of ``policy``'s id: a run deciding
+    under a superseded version (an archived file given as ``--policy``) said nothing, its records beside the later
+    version's (a review; `policy validate --store` warned of it, the command deciding did not)."""
+    from underwriting.policy_tools import later_versions
+
+    later = later_versions(policy, store.policy_blocks())
+    if later:
+        warnings.append(f"policy {policy.policy_id} version {policy.version} decides this run, while this store holds "
+                        f"records of a later version ({', '.join(later)}): `agcredit policy history` shows which "
+                        "version decided what")
+
+
 def store_context(store: DecisionStore, season: str, as_of: dt.date | str, policy: Policy, profile: str
                   ) -> tuple[dict[tuple[str, str], list[str]] | None, pd.DataFrame | None]:
     """What a decision reads of the store (nothing from one not created yet): the applications holding each

@@ -58,6 +58,7 @@ from pipelines._underwrite_checks import (
     refuse_stored_spellings,
     refuse_unmatched,
     store_context,
+    superseded_policy_warning,
 )
 from pipelines._underwrite_features import (
     LINEAGE_KEYS,
@@ -254,6 +255,7 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         if not st.pending:  # before the features and models: an id typed another way than the store's
             refuse_stored_spellings(applications.loc[applications["season"].astype(str) == str(season),
                                                      "application_id"].astype(str).tolist(), st, str(season))
+            superseded_policy_warning(st, policy, warnings)
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
         # the applications holding each farmer's fields of the season in the store: another one is a second pledge

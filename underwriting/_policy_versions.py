@@ -23,6 +23,17 @@ def _version_parts(version: str) -> list[tuple[int | None, str]]:
     return out
 
 
+def same_version(version: str) -> str:
+    """The one spelling of ``version`` that every spelling :func:`version_order` reads as the same version shares
+    (``v2026.12.10``, `` 2026.12.10``, ``2026.12.010`` and ``2026.12.10.0`` are ``2026.12.10``): what identifies a
+    version where a store or the archive keys a content by it — a file spelling a released number otherwise is
+    that release (a review: ``v2026.12.10`` with other rules passed as a new version)."""
+    parts = _version_parts(version)
+    while len(parts) > 1 and parts[-1] == (0, ""):
+        parts.pop()
+    return ".".join(f"{num}{suffix}" if num is not None else suffix for num, suffix in parts)
+
+
 def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key of a policy version: its dot-separated parts in turn, each by its leading number, then by the rest
     (``2026.12.9`` < ``2026.12.10`` < ``2026.12.10.1`` < ``2026.12.10-adv70`` < ``2026.12.11`` < ``2026.12.11-rc1``);

@@ -7,15 +7,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from features.identity import TOKEN_KEY_ENV, env_key_check
+from underwriting._policy_versions import same_version
 from underwriting._store_connections import StoreConnections
-from underwriting._store_records import _identifier_keys, _text_length, policy_meta_key
+from underwriting._store_records import _identifier_keys, _text_length, policy_block, policy_meta_key
 from underwriting._store_schema import TOKEN_KEY_CHECK, decisions, meta, record_id_for
 from underwriting.contracts import OUTCOMES
 from underwriting.errors import StoreError
 from underwriting.records import KINDS, DecisionItem
+
+
+def recorded_policies(conn: Connection, policy_id: str | None = None) -> dict[tuple[str, str], set[str]]:
+    """The content hashes the store's records name for each (policy id, version as :func:`same_version` spells it)
+    — of ``policy_id`` only, if given. SQLite reads them with ``json_extract``; another database's bodies are parsed
+    one at a time."""
+    body = decisions.c.body
+    rows: list[tuple[object, object, object]] = []
+    if conn.dialect.name == "sqlite":
+        pid = func.json_extract(body, "$.policy.id")
+        q = select(pid, func.json_extract(body, "$.policy.version"), func.json_extract(body, "$.policy.content_hash")
+                   ).where(func.json_valid(body) == 1, func.json_type(body, "$.policy") == "object").distinct()
+        rows = [tuple(r) for r in conn.execute(q if policy_id is None else q.where(pid == policy_id))]
+    else:
+        for (b,) in conn.execute(select(body).execution_options(yield_per=500)):
+            pol = policy_block(b)
+            if isinstance(pol, dict):
+                rows.append((pol.get("id"), pol.get("version"), pol.get("content_hash")))
+    out: dict[tuple[str, str], set[str]] = {}
+    for pid_, version, digest in rows:
+        if pid_ is not None and version is not None and digest and (policy_id is None or str(pid_) == policy_id):
+            out.setdefault((str(pid_), same_version(str(version))), set()).add(str(digest))
+    return out
 
 
 class AppendChecks(StoreConnections):
@@ -52,7 +76,8 @@ class AppendChecks(StoreConnections):
         for item in items:
             pol = item.body.get("policy") if isinstance(item.body, dict) else None
             if isinstance(pol, dict) and pol.get("content_hash") and pol.get("id") is not None:
-                pols.setdefault((str(pol["id"]), str(pol.get("version"))), set()).add(str(pol["content_hash"]))
+                pols.setdefault((str(pol["id"]), same_version(str(pol.get("version")))), set()).add(
+                    str(pol["content_hash"]))
         for (pid, version), digests in sorted(pols.items()):
             key = policy_meta_key(pid, version)
             known = conn.scalar(select(meta.c.value).where(meta.c.key == key))
@@ -61,7 +86,14 @@ class AppendChecks(StoreConnections):
                 raise StoreError(url=self.shown_url, problem=(
                     f"the records of this call name policy {pid} version {version} with two contents (hashes "
                     f"{a[:12]}…, {b[:12]}…): one version names one content; nothing was written"))
-            if known is None:
+            if known is None:  # the store's records are the witness too (its registration removed: a review)
+                named = recorded_policies(conn, pid).get((pid, version), set())
+                other = sorted(digests - named)
+                if named and other:
+                    raise StoreError(url=self.shown_url, problem=(
+                        f"policy {pid} version {version} is named by this store's records with other content "
+                        f"(hash {sorted(named)[0][:12]}…; this file's {other[0][:12]}…): give the changed policy a new "
+                        "version; nothing was written"))
                 conn.execute(insert(meta), [{"key": key, "value": next(iter(digests))}])
                 continue
             other = sorted(digests - {known})

@@ -37,7 +37,8 @@ class ChainChecks(StoreConnections):
         end, which the links alone cannot show)."""
         with self._read() as conn:
             res = self._verify(conn, expect_head)
-        return replace(res, token_key_check=self.token_key_check())
+            registrations = _policy_registrations(conn) if res.ok else ()
+        return replace(res, token_key_check=self.token_key_check(), policy_registrations=registrations)
 
     def token_key_check(self) -> str | None:
         """The check of the token key the store's farmer tokens were made with (:func:`features.identity.key_check`;
@@ -212,3 +213,23 @@ def other_key_text(theirs: str | None) -> str | None:
     if mine is None or theirs is None or theirs == mine:
         return None
     return f"{TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; the store's {theirs})"
+
+
+def _policy_registrations(conn: Connection) -> tuple[str, ...]:
+    """Each policy version the store's records name whose registration in the metadata — the content a writer
+    compares a file's with — is missing or differs from the records' (a review deleted it with sqlite3, and
+    `verify` said OK while a changed file of that version was written)."""
+    from underwriting._store_append_checks import recorded_policies
+    from underwriting._store_records import policy_meta_key
+
+    out = []
+    for (pid, version), digests in sorted(recorded_policies(conn).items()):
+        known = conn.scalar(select(meta.c.value).where(meta.c.key == policy_meta_key(pid, version)))
+        named = ", ".join(f"{h[:12]}…" for h in sorted(digests))
+        if known is None:
+            out.append(f"policy {pid} version {version}: its records name content {named}, and the store has no "
+                       "registration of it (removed, or written before versions were registered)")
+        elif {str(known)} != digests:
+            out.append(f"policy {pid} version {version}: registered as content {str(known)[:12]}…, its records name "
+                       f"{named}")
+    return tuple(out)

@@ -32,10 +32,13 @@ def _stored(conn: Connection, ids: Sequence[str]) -> set[str]:
 
 
 def policy_meta_key(policy_id: str, version: str) -> str:
-    """The store's meta key under which a policy's (id, version) registers its content hash."""
+    """The store's meta key under which a policy's (id, version) registers its content hash — the version as
+    :func:`underwriting._policy_versions.same_version` spells it, so ``v2026.12.10`` is ``2026.12.10``'s key."""
     import hashlib
 
-    return "policy:" + hashlib.sha256(f"{policy_id}\0{version}".encode()).hexdigest()[:40]
+    from underwriting._policy_versions import same_version
+
+    return "policy:" + hashlib.sha256(f"{policy_id}\0{same_version(version)}".encode()).hexdigest()[:40]
 
 
 def _text_length(column: str) -> int | None:
@@ -77,6 +80,9 @@ class VerifyResult:
     upgrade_pending: tuple[str, ...] = ()
     #: the check of the token key the store's farmer tokens were made with (None: none recorded yet)
     token_key_check: str | None = None
+    #: policy versions the records name whose registered content (the store's metadata, which no trigger guards)
+    #: is missing or other than the records' — each a sentence
+    policy_registrations: tuple[str, ...] = ()
 
     def raise_if_broken(self) -> None:
         if not self.ok:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
+from underwriting._policy_versions import same_version
 from underwriting.policy import (
     REASON_CODES,
     Policy,
@@ -38,7 +39,7 @@ from underwriting.records import KINDS
 from underwriting.store import policy_block
 
 __all__ = ["EVIDENCE_KEYS", "OPTIONAL_RULES", "PARAMETER_KEYS", "change_text", "check_archive", "check_store",
-           "clash_text", "describe_policy", "describe_profile", "diff_policies", "money_value", "not_set_text",
+           "clash_text", "describe_policy", "later_versions", "describe_profile", "diff_policies", "money_value", "not_set_text",
            "policy_history", "released_match", "value_text"]
 
 _SCHEMA = profile_schema()
@@ -87,7 +88,8 @@ def released_match(policy: Policy, released: Sequence[Policy]) -> dict[str, Any]
     equal content (``equals``: version and file, else None), and the one of the same id and version with other
     content (``clash``: version, file and hash, else None) — a file any store holding that release refuses."""
     same = next((p for p in released if p.content_hash == policy.content_hash), None)
-    clash = next((p for p in released if (p.policy_id, p.version) == (policy.policy_id, policy.version)
+    clash = next((p for p in released if (p.policy_id, same_version(p.version)) == (policy.policy_id,
+                                                                                  same_version(policy.version))
                   and p.content_hash != policy.content_hash), None)
     return {"equals": None if same is None else {"version": same.version, "file": same.source},
             "clash": None if clash is None else {"version": clash.version, "file": clash.source,
@@ -277,7 +279,7 @@ def check_store(policy: Policy, registered: str | None, records: pd.DataFrame) -
     not called later): a warning."""
     named = Counter(n for n in map(_named, _blocks(records)) if n is not None)
     pid, version, digest = policy.policy_id, policy.version, policy.content_hash
-    known = {h: n for (i, v, h), n in named.items() if (i, v) == (pid, version)}
+    known = {h: n for (i, v, h), n in named.items() if (i, same_version(v)) == (pid, same_version(version))}
     other = sorted((({registered} if registered is not None else set()) | set(known)) - {digest})
     if other:
         said = []
@@ -292,11 +294,19 @@ def check_store(policy: Policy, registered: str | None, records: pd.DataFrame) -
     else:
         out = [_check("store", "ok", f"recorded in this store with this content: {known.get(digest, 0)} record(s) "
                       "name it")]
-    later = sorted({v for (i, v, _) in named if i == pid and version_order(v, version) == 1}, key=version_key)
+    later = later_versions(policy, records)
     if later:
         out.append(_check("store", "warning", f"the store holds records of a later version of {pid}: "
                           f"{', '.join(later)}"))
     return out
+
+
+def later_versions(policy: Policy, records: pd.DataFrame) -> list[str]:
+    """The versions of ``policy``'s id later than its own (:func:`~underwriting.policy.version_order`; versions that
+    cannot be ordered are not called later) that the store's ``records`` name (:func:`check_store`'s)."""
+    named = {n for n in map(_named, _blocks(records)) if n is not None}
+    return sorted({v for (i, v, _) in named if i == policy.policy_id and version_order(v, policy.version) == 1},
+                  key=version_key)
 
 
 # --- history ----------------------------------------------------------------------------------------------------

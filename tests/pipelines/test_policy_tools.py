@@ -231,6 +231,22 @@ def test_validate_a_released_version_with_other_content_is_a_problem(tmp_path: P
     assert json.loads(both.stdout)["problems"] == 2
 
 
+
+@pytest.mark.parametrize("spelled", ["v2026.12.9", "2026.12.09", " 2026.12.9", "2026.12.9.0"])
+def test_a_released_version_spelled_otherwise_with_other_content_is_a_problem(tmp_path: Path, spelled: str) -> None:
+    """A review: ``v2026.12.10`` with other rules passed `validate` ("no released version has its id and version",
+    "new to this store") while `show`, `diff` and `impact` read it as the release. Every spelling of a version is
+    that version."""
+    path = write(tmp_path, candidate(spelled, us_operating__advance_rate=0.75))
+    res = invoke("validate", str(path), "--json")
+    assert res.exit_code == 1, res.output
+    assert [(c["check"], c["status"]) for c in json.loads(res.stdout)["checks"]] == [("archive", "problem")]
+    pol = load_policy(path)
+    records = pd.DataFrame({"body": [json.dumps({"policy": {"id": "agcredit-default", "version": "2026.12.9",
+                                                            "content_hash": V9.content_hash}})]})
+    assert [c["status"] for c in check_store(pol, None, records)] == ["problem"]
+
+
 def test_validate_a_copy_of_a_release(tmp_path: Path) -> None:
     path = tmp_path / "v9.yaml"
     path.write_bytes(Path(V9_FILE).read_bytes())
@@ -732,3 +748,21 @@ def test_history_groups_in_detail() -> None:
     # KINDS order, then any other kind (sorted)
     assert list(got[1]["records"]) == ["decision", "override", "reunderwrite", "amend"]
     assert (got[0]["policy_id"], got[0]["records"], len(got)) == (None, {"decision": 2}, 2)
+
+
+def test_deciding_under_a_superseded_version_of_the_stores_policy_is_warned(tmp_path: Path) -> None:
+    """A review: `underwrite --policy` an archived file decided (exit 0) beside the records of a later version without
+    a word; `policy validate --store` warned of it, the command deciding did not."""
+    from pipelines._underwrite_checks import superseded_policy_warning
+    from underwriting.store import DecisionStore
+
+    url = _store(tmp_path, _items(("agcredit-default", "2026.12.10", "a" * 64), 2))
+    warnings: list[str] = []
+    with DecisionStore(url, create=False, read_only=True) as st:
+        superseded_policy_warning(st, V9, warnings)
+        assert warnings == ["policy agcredit-default version 2026.12.9 decides this run, while this store holds "
+                            "records of a later version (2026.12.10): `agcredit policy history` shows which version "
+                            "decided what"]
+        later = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.10.yaml")
+        superseded_policy_warning(st, later, warnings)
+    assert len(warnings) == 1

@@ -817,6 +817,39 @@ def test_a_policy_version_names_one_content(store: DecisionStore) -> None:
         store.append(mixed, "analyst-7")
 
 
+
+def test_a_version_spelled_otherwise_or_unregistered_still_names_one_content(url: str, store: DecisionStore) -> None:
+    """A review: ``v2026.11.1`` with other rules passed as a version new to the store (every other tool reads it as
+    2026.11.1), and with the store's registration of a version deleted around the API a changed file of that version
+    was written while `verify` said OK. The version is keyed as every spelling of it, the records are the witness
+    when the registration is gone, and `verify` says a registration missing or other than the records'."""
+    import dataclasses
+
+    def with_policy(items: list[DecisionItem], version: str, digest: str) -> list[DecisionItem]:
+        return [dataclasses.replace(i, body={**i.body, "policy": {"id": "agcredit-default", "version": version,
+                                                                  "content_hash": digest}}) for i in items]
+
+    assert store.append(with_policy(make_items(2), "2026.11.1", "a" * 64), "analyst-7").written == 2
+    for spelled in ("v2026.11.1", " 2026.11.1", "2026.11.01", "2026.11.1.0"):
+        with pytest.raises(StoreError, match=r"version 2026\.11\.1 is recorded in this store with other content"):
+            store.append(with_policy(make_items(1, start=2), spelled, "b" * 64), "analyst-7")
+    assert store.append(with_policy(make_items(1, start=2), "V2026.11.1", "a" * 64), "analyst-7").written == 1
+    assert store.policy_content("agcredit-default", "v2026.11.01") == "a" * 64
+    assert verify_store(url).policy_registrations == ()
+    raw(url, "DELETE FROM agc_meta WHERE substr(key, 1, 7) = 'policy:'")
+    res = verify_store(url)
+    assert res.ok and res.policy_registrations == (
+        f"policy agcredit-default version 2026.11.1: its records name content {'a' * 12}…, and the store has no "
+        "registration of it (removed, or written before versions were registered)",)
+    with pytest.raises(StoreError, match=r"version 2026\.11\.1 is named by this store's records with other content"):
+        store.append(with_policy(make_items(1, start=3), "2026.11.1", "b" * 64), "analyst-7")
+    assert store.append(with_policy(make_items(1, start=3), "2026.11.1", "a" * 64), "analyst-7").written == 1
+    assert verify_store(url).policy_registrations == ()  # registered again, as its records name it
+    raw(url, "UPDATE agc_meta SET value = '" + "c" * 64 + "' WHERE substr(key, 1, 7) = 'policy:'")
+    assert verify_store(url).policy_registrations == (
+        f"policy agcredit-default version 2026.11.1: registered as content {'c' * 12}…, its records name "
+        f"{'a' * 12}…",)
+
 def test_a_new_sqlite_store_appears_only_with_its_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run killed between creating a new store and committing its first records left a store with a schema and
     no records (the audit's kill -9 at 9 s). The store is now built under a temporary name and linked into place
