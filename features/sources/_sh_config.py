@@ -70,7 +70,8 @@ def _check_profile_urls(loaded: SHConfig, ep: dict[str, str], source: str) -> No
             raise SentinelHubCredentialsError(source=source, problem=(
                 f"its {key} is {given}, but this endpoint uses {ep[where]}: its credentials are not sent to another "
                 f"host; pass the --endpoint (cdse|sinergise) the profile is for, --endpoint profile to use the "
-                f"profile's own URLs, or a profile of this endpoint"))
+                f"profile's own URLs, or a profile of this endpoint (`underwrite`, `reunderwrite` and `monitor` "
+                f"reach cdse only: fetch with `agcredit imagery fetch --endpoint profile` and give them the folder)"))
 
 
 def _endpoint(endpoint: str, profile: str | None = None) -> dict[str, str]:

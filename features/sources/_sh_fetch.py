@@ -28,6 +28,7 @@ from features.sources._sh_io import (
     check_inputs,
     default_cache,
     existing_scenes,
+    late_acquisitions,
     write_scenes,
 )
 from features.sources._sh_plan import Tile, plan_tiles
@@ -200,6 +201,11 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
         summary.no_acquisition_fields = no_data_fields
         summary.warnings.append(f"no Sentinel-2 L2A acquisition{_cloud_words(max_cloud)} between {start} "
                                 f"and {end} for {len(no_data_fields)} field(s): {format_offenders(no_data_fields)}")
+    late = late_acquisitions(out_dir, by_tile) if merge and (out_dir / "index.csv").is_file() else []
+    if late:
+        summary.warnings.append(f"{len(late)} acquisition(s) inside the window(s) this folder was fetched for before "
+                                f"are new (published since): {format_offenders(late)} — runs made on the folder "
+                                "before did not see them, and `audit replay` of their records will differ")
     jobs = [(t, d) for t in tiles for d in by_tile[t.tile_id]]
     files: dict[tuple[str, date], Path] = {}
     failed: list[str] = []

@@ -483,3 +483,33 @@ class StatsResult:
 
     series: pd.DataFrame
     summary: FetchSummary
+
+
+def late_acquisitions(out_dir: Path, found: dict[str, list[date]]) -> list[str]:
+    """The acquisitions of ``found`` (box → dates the Catalog lists now) inside a window the folder's earlier fetches
+    covered for that box, which the folder neither holds nor recorded missing: published since (Sentinel Hub ingests
+    some products late) — runs made on the folder before did not see them, and their replay will differ (a review: a
+    scene published after a checkpoint was decided joined its window without a word). Sorted ``date tile`` texts."""
+    try:
+        note = json.loads((out_dir / "sentinelhub.json").read_text())
+        index = pd.read_csv(out_dir / "index.csv", dtype=str, keep_default_na=False)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(note, dict):
+        return []
+    recorded, listed = note.get("tile_windows"), note.get("tiles")
+    boxes: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    known: dict[str, Any] = listed if isinstance(listed, dict) else {}
+    windows = note.get("windows") or [[note.get("start"), note.get("end")]]
+    held = set(zip(index.get("date", pd.Series(dtype=str)), index.get("tile_id", pd.Series(dtype=str)), strict=True))
+    held |= {(str(m.get("date")), str(m.get("tile_id"))) for m in note.get("missing") or [] if isinstance(m, dict)}
+    out = []
+    for box, days in found.items():
+        if box not in known:  # a box new to the folder: none of its days was fetched before
+            continue
+        spans = boxes.get(box) or (windows if not boxes else [])
+        for d in days:
+            day = d.isoformat()
+            if (day, box) not in held and any(str(a) <= day <= str(b) for a, b in spans):
+                out.append(f"{day} {box}")
+    return sorted(out)

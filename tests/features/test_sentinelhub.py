@@ -355,7 +355,9 @@ def test_a_profile_for_another_deployment_is_not_sent_to_this_one(tmp_path, monk
     add_catalog(days=("2023-06-01",))
     with pytest.raises(sh.SentinelHubCredentialsError,
                        match=r"profile 'mirror'.*sh_base_url is http://127.0.0.1:9, but this endpoint uses "
-                             r"https://sh.dataspace.copernicus.eu"):
+                             r"https://sh.dataspace.copernicus.eu.*\(`underwrite`, `reunderwrite` and `monitor` reach "
+                             r"cdse only: fetch with `agcredit imagery fetch --endpoint profile` and give them the "
+                             r"folder\)$"):  # a review: they have no --endpoint the message told them to pass
         sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "m", profile="mirror", retry=FAST)
     assert not [c for c in responses.calls if c.request.url == TOKEN_URL]
     add_token()

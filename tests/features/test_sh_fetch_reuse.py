@@ -5,6 +5,7 @@ folder), and a folder used for days its fetched windows do not cover is refused 
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 
 import pytest
@@ -182,3 +183,29 @@ def test_the_same_window_with_a_field_added_to_a_box_is_fetched_again_whole(tmp_
     assert {r["tile_id"] for r in _index_rows(out)} == {"14Nc000t00"}
     with pytest.raises(UserInputError, match=r"covers other ground"):
         sh.fetch(make_fields().iloc[:1], s, e, out, cache_dir=cache, retry=FAST)  # shrunk back: refused
+
+
+@responses.activate
+def test_an_acquisition_published_since_inside_a_window_fetched_before_is_warned(tmp_path):
+    """A review: a scene Sentinel Hub published after a checkpoint was decided on the folder joined its window
+    without a word (`imagery fetch` exit 0, `tiles: 1, acquisition dates: 27`), and the checkpoint's replay then
+    differed on three lines. The fetch names the acquisitions new inside the windows fetched before."""
+    from tests.features.test_sentinelhub import CATALOG_URL
+
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    out, cache = tmp_path / "s", tmp_path / "c"
+    first = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=cache, retry=FAST)
+    assert first.summary.warnings == []
+    responses.remove(responses.POST, CATALOG_URL)
+    add_catalog(days=("2023-06-01", "2023-06-02", "2023-06-05"))  # 06-02 published since; 06-05 after the window
+    later = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 6), out, cache_dir=cache, retry=FAST)
+    boxes = sorted(json.loads((out / "sentinelhub.json").read_text())["tiles"])
+    said = [w for w in later.summary.warnings if "published since" in w]
+    assert said == [f"{len(boxes)} acquisition(s) inside the window(s) this folder was fetched for before are new "
+                    f"(published since): {', '.join(f'2023-06-02 {b}' for b in boxes)} ({len(boxes)} in all) — runs "
+                    "made on the folder before did not see them, and `audit replay` of their records will differ"]
+    assert "2023-06-05" not in said[0]
+    again = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 6), out, cache_dir=cache, retry=FAST)
+    assert not [w for w in again.summary.warnings if "published since" in w]  # held now
