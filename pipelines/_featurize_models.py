@@ -106,6 +106,23 @@ def crop_type_status(model: CropTypeClassifier, fields: pd.DataFrame, pred: pd.D
     return status, warned
 
 
+def unseen_region_warnings(model: CropTypeClassifier, fields: pd.DataFrame) -> list[str]:
+    """A warning when ``fields`` hold regions ``model`` never learned (its ``region`` context's categories): a
+    review read every us-nebraska field with the in-smallholder model — fallow 85, cotton 31, rice 26 — without a
+    word (the yield model refers such fields OUT_OF_MODEL_SCOPE)."""
+    known = (getattr(model, "categories_", None) or {}).get("region")
+    if not known or "region" not in fields.columns:
+        return []
+    regions = fields["region"].dropna().astype(str)
+    unseen = sorted(set(regions) - set(map(str, known)))
+    if not unseen:
+        return []
+    n = int(regions.isin(unseen).sum())
+    return [f"crop type: {n} field(s) of region(s) {', '.join(unseen)}, which the crop-type model never learned (it "
+            f"learned {', '.join(map(str, known))}): its crop types and probabilities there are not validated — use "
+            "a model trained on the region"]
+
+
 def load_crop_model(spec: str | Path | None, *, season_scale: float | None = None
                     ) -> tuple[CropTypeClassifier | None, str]:
     """A crop-type model from ``champion`` (or any alias: the registry's ``crop-type@ALIAS``), a saved

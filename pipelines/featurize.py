@@ -66,6 +66,7 @@ from pipelines._featurize_models import (
     load_crop_model,
     load_weather,
     require_weather,
+    unseen_region_warnings,
 )
 from pipelines._featurize_phenology import (
     CONFIDENT_CROP_PROB,
@@ -373,7 +374,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
             c for c in pred.columns if c.startswith("prob_"))
         crop = pred[keep].reset_index(drop=True)
         families["crop_type"], warned = crop_type_status(crop_model, fs.drop(columns="geometry"), pred)
-        warnings.extend(warned)
+        warnings.extend(warned + unseen_region_warnings(crop_model, fs))
     else:
         families["crop_type"] = "skipped: no crop model"
         warnings.append("crop type left empty: no crop-type model given")

@@ -1,0 +1,22 @@
+"""A crop-type model read on fields of a region it never learned says so (pipelines._featurize_models)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+from pipelines._featurize_models import unseen_region_warnings
+
+
+def test_fields_of_a_region_the_crop_model_never_learned_are_warned() -> None:
+    """A review read every us-nebraska field with the in-smallholder crop-type model (fallow 85, cotton 31, rice 26)
+    without a word: the yield model refers such fields OUT_OF_MODEL_SCOPE, the crop model's readings went on."""
+    model = SimpleNamespace(categories_={"region": ["in-smallholder"]})
+    fields = pd.DataFrame({"field_id": ["F1", "F2", "F3"], "region": ["us-nebraska", "us-nebraska", "in-smallholder"]})
+    assert unseen_region_warnings(model, fields) == [  # type: ignore[arg-type]
+        "crop type: 2 field(s) of region(s) us-nebraska, which the crop-type model never learned (it learned "
+        "in-smallholder): its crop types and probabilities there are not validated — use a model trained on the "
+        "region"]
+    assert unseen_region_warnings(model, fields[fields["region"] == "in-smallholder"]) == []  # type: ignore[arg-type]
+    assert unseen_region_warnings(SimpleNamespace(), fields) == []  # type: ignore[arg-type]  # saved without regions
