@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,7 @@ def _with_download(ds: DistributedSeries, summary: Any) -> DistributedSeries:
     """A downloaded season's merged blocks as one ``build_series`` on ``sentinelhub`` reports them
     (:func:`_download_outcome`)."""
     ds.outside_fields, ds.warnings = _download_outcome(ds.outside_fields, ds.warnings, summary)
-    ds.fetch_summary = summary
+    ds.fetch_summary = summary if summary is not None else ds.fetch_summary  # the blocks' own (Statistical API)
     return ds
 
 
@@ -160,7 +161,8 @@ def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any
                                **{"reference": False, **task.kwargs})
             meta = {"outside": res.outside_fields, "small": res.small_fields,
                     "dates": [d.isoformat() for d in res.dates_used], "read": res.scenes_read,
-                    "cached": res.scenes_cached, "warnings": res.warnings}
+                    "cached": res.scenes_cached, "warnings": res.warnings,
+                    "fetch": asdict(res.fetch_summary) if res.fetch_summary is not None else None}
             df = res.series
         except ImageryError as e:
             if e.problem != NO_FIELD_PROBLEM:
@@ -172,7 +174,7 @@ def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any
             if folder is not None:
                 remove(folder)
     if path is not None:  # the part keeps what its data says, not this attempt's scene reads (cache, retries)
-        write_part(df, path, {k: v for k, v in meta.items() if k not in ("read", "cached")})
+        write_part(df, path, {k: v for k, v in meta.items() if k not in ("read", "cached", "fetch")})
     return df, meta, path
 
 
@@ -223,7 +225,30 @@ def _series_outcome(fs: Any, imagery: str | Path, metas: list[dict[str, Any]]) -
     return {"outside_fields": outside, "small_fields": sorted(f for m in metas for f in m["small"]),
             "dates_used": sorted({dt.date.fromisoformat(d) for m in metas for d in m["dates"]}),
             "scenes_read": sum(int(m["read"]) for m in metas), "scenes_cached": sum(int(m["cached"]) for m in metas),
-            "parts_reused": sum(bool(m.get("reused")) for m in metas), "warnings": warns}
+            "parts_reused": sum(bool(m.get("reused")) for m in metas), "warnings": warns,
+            "fetch_summary": _merged_fetch(metas)}
+
+
+def _merged_fetch(metas: list[dict[str, Any]]) -> Any:
+    """The blocks' Sentinel Hub request summaries (``sentinelhub-stats``: each block asked the Statistical API) as one
+    call's: counts added, lists joined (each once); None when no block asked (a review: `--workers 2` printed no
+    request, retry or cache count while one machine did)."""
+    got = [m["fetch"] for m in metas if m.get("fetch")]
+    if not got:
+        return None
+    from features.sources.sentinelhub import FetchSummary
+
+    total = FetchSummary()
+    for d in got:
+        for f in dc_fields(total):
+            mine, theirs = getattr(total, f.name), d.get(f.name)
+            if isinstance(mine, list) and isinstance(theirs, list):
+                setattr(total, f.name, list(dict.fromkeys([*mine, *theirs])))
+            elif isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) and not isinstance(mine, bool):
+                setattr(total, f.name, max(mine, theirs) if f.name == "dates" else mine + theirs)
+            elif f.name == "stopped" and theirs and not mine:
+                total.stopped = theirs
+    return total
 
 
 def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,

@@ -387,3 +387,27 @@ def test_cli_a_failing_block_is_one_machines_one_line_error_and_writes_nothing(
     assert "SH_CLIENT_ID and SH_CLIENT_SECRET not set" in one.stderr and len(one.stderr.strip().splitlines()) == 1
     assert n_one == n_dask == n0 and asked == []
     assert keys_one and all(k is None for k in keys_one) and keys_dask and all(k is not None for k in keys_dask)
+
+
+@responses.activate
+def test_a_series_on_workers_says_its_statistical_requests_as_one_machine(cluster: Any, tmp_path: Path,
+                                                                         calls: list[Any],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: `features series --imagery sentinelhub-stats --workers 2` printed no request, retry or cache count
+    (one machine: "Statistical API: 16 requests (retries 0), 0 from cache"): the blocks' summaries are merged."""
+    from features.series import build_series
+    from pipelines._dask_series import run_series
+
+    add_token()
+    fields = _fields().assign(farmer_token="Ftok", declared_crop="maize", declared_area_ha=1.0)
+    add_stats(_keys(fields), [], _day_answer)
+    kw = {"start": date(2023, 6, 1), "end": date(2023, 7, 20)}
+    one = build_series(fields, "sentinelhub-stats", "2023", cache_dir=tmp_path / "one", **kw)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg2"))  # a fresh Sentinel Hub cache: asked again
+    got = run_series(fields, "sentinelhub-stats", "2023", runner=cluster, chunk_fields=3, cache_dir=tmp_path / "two",
+                     **kw)
+    assert got.series.equals(one.series)
+    assert one.fetch_summary is not None and got.fetch_summary is not None
+    assert (got.fetch_summary.requests, got.fetch_summary.retries, got.fetch_summary.cache_hits) == (
+        one.fetch_summary.requests, one.fetch_summary.retries, one.fetch_summary.cache_hits)
+    assert got.fetch_summary.requests >= len(fields) and got.fetch_summary.cache_hits == 0
