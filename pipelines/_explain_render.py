@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from models.money import format_minor
 from pipelines._explain_steps import _m
+from underwriting._free_text import escaped
 from underwriting.rules import crop_disputed
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def _render(x: Explanation) -> str:
         out += ["", "History of this application:"]
         out += [f"  {h['as_of']} {h['kind']:<12} {h['outcome']:<8} {format_minor(h['limit'], cur):>20}  "
                 f"{h['record_id']}" for h in x.history]
-    return "\n".join(out)
+    return "\n".join(escaped(line) for line in out)  # one line each, whatever a record's free text holds
 
 
 def _balance_date(block: dict[str, Any]) -> str:

@@ -14,7 +14,9 @@ Records are permanent, so personal data is refused BEFORE anything is written: a
 holding a phone or ID number, an e-mail address or (given the applications table) a
 farmer's name, national ID or phone, and an operator or approver that is a farmer's
 identifier, are user errors naming the kind of data found, never the text
-(``underwriting._pii_text``). Messages echo the application id only when it looks like one.
+(``underwriting._pii_text``); so are a reason, operator or approver holding line breaks, tabs, terminal escapes or
+other control or format characters, or longer than 500 (reason) or 100 characters (``underwriting._free_text``).
+Messages echo the application id only when it looks like one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from features.errors import UserInputError
 from features.identity import same_person
 from models.money import format_minor, to_minor
+from underwriting._free_text import PERSON_MAX_CHARS, REASON_MAX_CHARS, plain_text_problem
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.standing import kept_body, kept_lines_stand, skips_to_book, standing_of, stands_behind
@@ -346,6 +349,11 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     _screen(app_id, reason, operator, approver, known)
     if approver is not None and same_person(approver, operator):
         raise fail(f"the approver must be a second person, not the operator {operator!r}")
+    for option, text, most in (("--reason", reason, REASON_MAX_CHARS), ("--operator", operator, PERSON_MAX_CHARS),
+                               ("--approver", approver, PERSON_MAX_CHARS)):
+        problem = plain_text_problem(option, text, most) if text is not None else None
+        if problem:  # a line break or escape would print lines of its own in explain (a forged "Override:")
+            raise fail(problem)
     if as_of is not None:
         day_given = _as_day(as_of, fail)
         if day_given > date.today():

@@ -1,0 +1,52 @@
+"""``explain`` prints a record's free text (an override's reason, operator) on one line, whatever it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.money import format_minor
+from models.yield_value import YieldModel
+from tests.pipelines.test_explain import (
+    AS_OF,
+    SEASON,
+    applications,
+    loader_for,
+    synthetic_features,
+    train_model,
+    underwrite_synthetic,
+)
+
+#: the reviewer's reason: a blank line, a forged "Override:" line, then a cursor-up and erase-line escape
+FORGED = "visit ok\n\nOverride: REDUCE USD 1.00 -> APPROVE USD 9,999.00 by chief, approved by cro \x1b[1A\x1b[2K"
+
+
+@pytest.fixture(scope="module")
+def model() -> YieldModel:
+    return train_model()
+
+
+def test_a_stored_reason_cannot_forge_lines_of_explain(tmp_path: Path, model: YieldModel,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reason stored with line breaks and terminal escapes (before such reasons were refused) was printed as its
+    own lines: explain showed the forged "Override: ..." line three times (the override step, the waterfall, the
+    Override block) and the terminal obeyed its escapes. Each is printed escaped, on the line it belongs to."""
+    import underwriting.override as ov_mod
+    from pipelines.explain import explain
+
+    url = f"sqlite:///{tmp_path / 'ov.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid = items[0].application_id
+    monkeypatch.setattr(ov_mod, "plain_text_problem", lambda *a: None, raising=False)  # a record written before the check
+    ov_mod.override(url, aid, format_minor(items[0].limit - 50_000, "USD").split(" ")[1], FORGED,
+                    "ana\u202e", as_of="2025-08-20")
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    lines = text.splitlines()
+    assert not any(line.startswith("Override:") for line in lines)
+    assert "\x1b" not in text and "\u202e" not in text
+    shown = "visit ok\\n\\nOverride: REDUCE USD 1.00 -> APPROVE USD 9,999.00 by chief, approved by cro \\x1b[1A\\x1b[2K"
+    assert sum(shown in line for line in lines) == 3
+    assert "ana\\u202e" in text
