@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -293,12 +294,31 @@ def override_cmd(
         echo(f"already recorded: {rec.record_id} is this same override of {rec.supersedes} ({change}); nothing "
              "written")
         return
-    echo(f"{rec.record_id} overrides {rec.supersedes}: {change}"
-         + (f" (the line stood on {format_minor(ov['standing_limit'], rec.currency)}, the change measured from it:"
-            " the record replaced re-estimated nothing"
-            # refer_keeps_book_limit (2026.12.8 on): its Book limit, the REFER or DECLINE it stood on granted nothing
-            + (f"; its Book limit, the {ov.get('standing_outcome')} {ov.get('standing_record_id')} granted nothing"
-               if ov.get("standing_compared_with") == "book" else "") + ")" if "standing_limit" in ov else ""))
+    echo(f"{rec.record_id} overrides {rec.supersedes}: {change}{_stood_on(rec.body, rec.currency)}")
+
+
+def _stood_on(body: dict[str, Any], currency: str) -> str:
+    """What the line of an override (its record's ``body``) stood on, when the change was measured from it and not
+    from the record replaced: that record re-estimated nothing (its line kept), or it re-estimated the line and
+    decided a REFER or DECLINE, which granted nothing (refer_keeps_book_limit) — said as it was, never the one for
+    the other."""
+    from models.money import format_minor
+
+    ov = body["override"]
+    if "standing_limit" not in ov:
+        return ""
+    book = ov.get("standing_compared_with") == "book"
+    limit = format_minor(ov["standing_limit"], currency)
+    if (body.get("reunderwrite") or {}).get("not_reestimated"):
+        # refer_keeps_book_limit (2026.12.8 on): its Book limit, the REFER or DECLINE it stood on granted nothing
+        return (f" (the line stood on {limit}, the change measured from it: the record replaced re-estimated nothing"
+                + (f"; its Book limit, the {ov.get('standing_outcome')} {ov.get('standing_record_id')} granted "
+                   "nothing" if book else "") + ")")
+    on = ("its Book limit" if book or not ov.get("standing_record_id") else
+          f"record {ov.get('standing_record_id')}'s {ov.get('standing_outcome')}")
+    return (f" (the line stood on {on} {limit}, the change measured from it: the record replaced is a "
+            f"re-underwriting that re-estimated the line and decided {ov.get('original_outcome')}, which granted "
+            "nothing)")
 
 
 def _head_hash(expect_head: str | None) -> str | None:

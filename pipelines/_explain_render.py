@@ -196,11 +196,18 @@ def _render(x: Explanation) -> str:
                    f"{', '.join(x.pledged_to)}: an analyst decides which application stands")
     if x.override:
         o = x.override
+        # the record replaced re-estimated nothing (its line kept), or re-estimated it and decided a REFER or DECLINE
+        # that granted nothing (refer_keeps_book_limit): either way the line stood on what it names
+        replaced_kept = bool((x.reunderwrite or {}).get("not_reestimated"))
         stood = "" if "standing_limit" not in o else (
-            " (a re-underwriting that re-estimated nothing; the line stood on "
+            (" (a re-underwriting that re-estimated nothing; the line stood on " if replaced_kept else
+             f" (a re-underwriting that re-estimated the line and decided {o.get('original_outcome')}, which granted "
+             "nothing; the line stood on ")
             # refer_keeps_book_limit (2026.12.8 on): on a REFER or DECLINE, which granted nothing: its Book limit
-            + (f"its Book limit {_m(o.get('standing_limit'), cur)} (record {o.get('standing_record_id')}, a "
-               f"{o.get('standing_outcome')}, granted none)" if o.get("standing_compared_with") == "book"
+            + (f"its Book limit {_m(o.get('standing_limit'), cur)}" + (
+                f" (record {o.get('standing_record_id')}, a {o.get('standing_outcome')}, granted none)"
+                if o.get("standing_record_id") != o.get("original_record_id") else "")
+               if o.get("standing_compared_with") == "book"
                else f"{o.get('standing_outcome')} {_m(o.get('standing_limit'), cur)}, record "
                f"{o.get('standing_record_id')}" if o.get("standing_record_id")
                else f"its Book limit {_m(o.get('standing_limit'), cur)}")
