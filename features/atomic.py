@@ -75,11 +75,60 @@ _SWEPT: set[str] = set()
 _SWEPT_LOCK = threading.Lock()
 
 
+#: open descriptors of this process's temporary files, each holding an exclusive ``flock`` until the file is renamed
+#: or removed: the lock goes with the process however it ends (kill -9 too), so a file nobody holds locked was left
+_HELD: dict[str, int] = {}
+
+
+def _hold(tmp: str) -> None:
+    """Lock ``tmp`` (this process writes it) until :func:`_release`; nothing where ``flock`` is unavailable."""
+    try:
+        import fcntl
+
+        fd = os.open(tmp, os.O_RDONLY)
+    except (ImportError, OSError):
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    _HELD[tmp] = fd
+
+
+def _release(tmp: str) -> None:
+    fd = _HELD.pop(tmp, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _unheld(file: str) -> bool:
+    """Whether no process holds ``file`` locked (:func:`_hold`): its writer is gone, whatever PID namespace it ran
+    in (a lock is the kernel's, not a pid). False when that cannot be known (no ``flock``, a file system refusing
+    it)."""
+    try:
+        import fcntl
+
+        fd = os.open(file, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases a lock this test took
+
+
 def _sweep_stale(path: Path, suffix: str) -> None:
     """Remove temporary files a killed process left in ``path``'s folder: those named by :func:`temp_beside` on this
-    host whose process is gone (a kill -9 runs no cleanup) and that are older than :data:`STALE_AFTER_S`. Files of
-    live processes, young files, files of other hosts (a shared folder) and of any other name are left alone. Each
-    folder is swept once per process (listing a cache folder of thousands of files at every write would cost)."""
+    host whose process is gone (a kill -9 runs no cleanup) and that are older than :data:`STALE_AFTER_S` — or, those
+    of ``path`` itself (the same target written again: a killed ``decisions export --out k2.csv`` left a 563 KB
+    ``.k2.csv.<host>-<pid>.<random>.tmp`` that the next export kept), at any age once no process holds them locked
+    (every writer locks its temporary file while it lives, :func:`_hold`). Files of live processes, young files of
+    other targets, files of other hosts (a shared folder) and of any other name are left alone. Each folder is swept
+    once per process (listing a cache folder of thousands of files at every write would cost)."""
     folder = str(path.parent.resolve())
     with _SWEPT_LOCK:
         if folder in _SWEPT:
@@ -90,14 +139,15 @@ def _sweep_stale(path: Path, suffix: str) -> None:
         names = [n for n in os.listdir(folder) if n.startswith(".") and host in n and n.endswith(suffix)]
     except OSError:
         return
-    now = time.time()
+    now, own = time.time(), f".{path.name}{host}"
     for n in names:
         pid = n.split(host, 1)[1].split(".", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue
+        file = os.path.join(folder, n)
         try:
-            if now - os.stat(os.path.join(folder, n)).st_mtime > STALE_AFTER_S:
-                os.unlink(os.path.join(folder, n))
+            if now - os.stat(file).st_mtime > STALE_AFTER_S or (n.startswith(own) and _unheld(file)):
+                os.unlink(file)
         except OSError:
             pass
 
@@ -168,8 +218,8 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     normal exit it is given the mode a new file gets under the umask (``mkstemp`` makes it private, 0600 — a web
     server, another team or Dask workers running as another user could not read the result) and renamed onto
     ``out`` in one step; on an error it is removed and ``out`` is untouched. The name carries this host and process
-    (``.<name>.<host>-<pid>.<random><suffix>``), so a later write into the folder removes what a killed process
-    left there (:func:`_sweep_stale`)."""
+    (``.<name>.<host>-<pid>.<random><suffix>``), and the file is locked while this process lives, so a later write
+    into the folder removes what a killed process left there (:func:`_sweep_stale`)."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _stage_beside(path, suffix)
@@ -183,6 +233,7 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
+        _release(tmp)
         if os.path.exists(tmp):
             os.unlink(tmp)
 
@@ -193,6 +244,7 @@ def _stage_beside(path: Path, suffix: str) -> str:
     _sweep_stale(path, suffix)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix)
     os.close(fd)
+    _hold(tmp)
     return tmp
 
 
@@ -298,6 +350,7 @@ def write_all_atomic(items: Sequence[tuple[Path, bytes]]) -> None:
             raise
     finally:
         for _path, tmp in staged:
+            _release(tmp)
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
