@@ -15,13 +15,15 @@ class ModelError(Exception):
 class MoneyError(UserInputError):
     """A money amount or currency cannot be used."""
 
-    def __init__(self, *, where: str, value: object, expected: str) -> None:
+    def __init__(self, *, where: str, value: object, expected: str, shown: bool = False) -> None:
+        """``shown``: the value is quoted as it is (an amount the caller found not shaped like a phone or ID number,
+        :func:`models.money.to_minor`), else only when it does not look personal (:func:`features.identity.quoted`)."""
         self.where = where
         self.value = value
         self.expected = expected
         from features.identity import quoted
 
-        super().__init__(f"{where}: expected {expected}, found {quoted(value)}")
+        super().__init__(f"{where}: expected {expected}, found {repr(value) if shown else quoted(value)}")
 
 
 class PriceError(UserInputError, LookupError):

@@ -74,6 +74,27 @@ def _written_decimals(text: str, digits: int, currency: str, value: object, wher
 _CURRENCY_WORD = re.compile(r"(?=.*(?:[^\W\d_]|/-$))(?:[^\W\d_]{2,3}\.?\s*)?[\d.,\s]*\d(?:\s*[^\W\d_]{2,3}\.?|\s*/-)?")
 
 
+#: currency codes and abbreviations an amount may be typed with (``INR 12000``, ``12000 inr``, ``Rs 12,000``)
+_CODES = "|".join(sorted({*MINOR_DIGITS, "RS", "RE"}, key=lambda c: (-len(c), c)))
+_CODE_WORD = re.compile(rf"(?i)(?<![^\W\d_])(?:{_CODES})\.?(?![^\W\d_])")
+#: digits in groups separated by spaces (``12 000``, ``1 20 000``, a narrow or no-break space too)
+_SPACE_GROUPED = re.compile(r"[+-]?\d+(?:[ \u00a0\u202f]\d+)+(?:\.\d+)?")
+#: digits once grouping marks go: from 7 a phone or ID number's shape (features.identity.looks_personal)
+_PERSONAL_DIGITS = 7
+
+
+def _amount_shown(text: str) -> bool:
+    """Whether typed ``text`` that is refused may be quoted: an amount whose only letters are a currency code (or
+    ``Rs``), signs and ``/-`` aside, grouped with spaces, points or commas, of fewer than 7 digits before its decimals
+    — ``INR 12000``, ``12 000`` (a name, or a phone or ID number typed there, is never quoted)."""
+    s = _CODE_WORD.sub("", unicodedata.normalize("NFKC", text)).replace("/-", "")
+    s = "".join(c for c in s if unicodedata.category(c) != "Sc")
+    # decimals (one point, at most 2 digits after it) are no digits of a phone: INR 12,000.00 is quoted, an ID
+    # number grouped with points (12.345.678) is not
+    whole = re.sub(r"\.\d{1,2}\s*$", "", s) if s.count(".") == 1 else s
+    return bool(re.fullmatch(r"[\s+-]*\d[\d\s.,_]*", s)) and sum(c.isdigit() for c in whole) < _PERSONAL_DIGITS
+
+
 def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     """Convert a major-unit amount (str, int, float, Decimal) to integer minor units exactly."""
     digits = MINOR_DIGITS[check_currency(currency, where=where)]
@@ -89,7 +110,13 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
         # "₹1,20,000", "Rs.45,000", "INR 45000", "45,000/-": the currency, not the grouping, is what is wrong (the
         # message blamed the commas, or took the letters for a name)
         raise MoneyError(where=where, value=value, expected="a number without a currency sign, code or '/-' (the "
-                                                            "currency is given apart)")
+                                                            f"currency is given apart: write the amount alone, in "
+                                                            f"{currency})", shown=_amount_shown(text))
+    if typed and _SPACE_GROUPED.fullmatch(text):
+        # "12 000": spaces between digit groups (a French or Russian spreadsheet's thousands) are not read as an
+        # amount; said as such — the digits quoted only while too few for a phone or ID number
+        raise MoneyError(where=where, value=value, expected="a number without spaces between its digits (as "
+                                                            "12000 or 12,000)", shown=_amount_shown(text))
     if "," in text and not _GROUPED.fullmatch(text):
         # "12500,50" is a decimal comma, not 1,250,050: only whole thousands groups (1,250,050.50) or the Indian
         # lakh/crore grouping (12,50,050.50) are digit grouping; anything else is refused, never guessed

@@ -1,0 +1,49 @@
+"""An amount typed with a currency code or spaces between digit groups is named as such, and quoted unless it has
+a phone or ID number's digits."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.errors import MoneyError
+from models.money import to_minor
+
+HIDDEN = "<personal data> (not shown: shaped like a name, phone or ID number)"
+CODE = "a number without a currency sign, code or '/-' (the currency is given apart: write the amount alone, in INR)"
+SPACES = "a number without spaces between its digits (as 12000 or 12,000)"
+
+
+@pytest.mark.parametrize(("typed", "expected", "found"), [
+    # the review: "INR 12000", "12000 INR" and "12 000" were called personal data while "Rs.12,000" was quoted
+    ("INR 12000", CODE, "'INR 12000'"), ("12000 INR", CODE, "'12000 INR'"), ("inr 12,000", CODE, "'inr 12,000'"),
+    ("Rs.12,000", CODE, "'Rs.12,000'"), ("₹ 12 000", CODE, "'₹ 12 000'"), ("12 000", SPACES, "'12 000'"),
+    ("1 20 000", SPACES, "'1 20 000'"), ("12\u202f000.50", SPACES, "'12\\u202f000.50'"),
+    # a phone or ID number's digits, or a name, are never quoted, whatever else is wrong
+    ("INR 98765 43210", CODE, HIDDEN), ("98765 43210", SPACES, HIDDEN), ("INR 1,20,00,000", CODE, HIDDEN),
+    ("Raj 12000", CODE, HIDDEN), ("a lot", "a number", HIDDEN), ("+91 98765 43210", SPACES, HIDDEN),
+    ("INR 12,000.00", CODE, "'INR 12,000.00'"), ("INR 1234567.00", CODE, HIDDEN),
+    ("INR 12.345.678", CODE, HIDDEN),
+])
+def test_an_amount_with_a_code_or_spaces_is_named_and_quoted_when_safe(typed: str, expected: str,
+                                                                         found: str) -> None:
+    with pytest.raises(MoneyError) as err:
+        to_minor(typed, "INR", where="override limit")
+    assert str(err.value) == f"override limit: expected {expected}, found {found}"
+
+
+def test_the_override_command_names_a_currency_code_in_the_limit(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from tests.underwriting.test_override import decision
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'c.db'}"
+    with DecisionStore(url) as st:
+        st.append([decision("A1", 500_000, currency="INR")], operator="batch")
+    res = CliRunner().invoke(app, ["override", "A1", "--limit", "INR 5000", "--reason", "visit", "--operator", "an1",
+                                   "--store", url])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert "write the amount alone, in INR), found 'INR 5000'" in res.stderr, res.stderr
