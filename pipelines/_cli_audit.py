@@ -260,7 +260,38 @@ def export_cmd(
     refuse_out_over_inputs(out, store=store_url(store), book=book)
     bk = read_book(book) if book is not None else None
     links = export_decisions(out, season=season, fmt=fmt, url=store, book=bk, as_of=as_of)
-    echo(f"wrote {len(links)} records to {out}{links.summary()}")
+    echo(f"wrote {len(links)} records to {out}{links.summary()}{_judged_on(out, fmt, as_of)}")
+
+
+def _judged_on(out: str, fmt: str | None, as_of: str | None) -> str:
+    """The date(s) the export judged the lines' standing on, and where each came from — ``--as-of``, or each
+    season's latest record date (naming that record's kind and application: a late-dated override moves it) — with
+    the standing lines matured before it (``line_matured``): read back from the file written. A late override had
+    moved the default silently: 50 lines read matured, the command saying only "wrote 274 records"."""
+    import pandas as pd
+
+    cols = ["season", "as_of", "kind", "application_id", "standing", "line_matured"]
+    kind = (fmt or Path(out).suffix.lstrip(".") or "csv").lower()
+    try:
+        df = (pd.read_parquet(out, columns=cols) if kind == "parquet"
+              else pd.read_csv(out, usecols=cols, dtype=str, keep_default_na=False))
+    except (OSError, ValueError):  # pragma: no cover - just written by the export
+        return ""
+    if df.empty:
+        return ""
+    standing = df["standing"].astype(str).str.lower() == "true"
+    matured = int((standing & (df["line_matured"].fillna("").astype(str) != "")).sum())
+    gone = f"; {matured} standing line(s) matured before it stand at 0 (line_matured)" if matured else ""
+    if as_of is not None:
+        return f"; lines judged as of {str(as_of).strip()} (--as-of){gone}"
+    parts = []
+    for sn, g in df.groupby(df["season"].astype(str), sort=True):
+        day = str(max(g["as_of"].astype(str)))
+        last = g[g["as_of"].astype(str) == day].iloc[-1]
+        what = {"reunderwrite": "a re-underwriting", "override": "an override", "decision": "a decision"}.get(
+            str(last["kind"]), f"a {last['kind']} record")
+        parts.append(f"season {sn} as of {day} (its latest record's date: {what} of {last['application_id']})")
+    return ("; lines judged " + "; ".join(parts) + " — --as-of D for another date" + gone)
 
 
 @app.command("override")
@@ -295,6 +326,8 @@ def override_cmd(
              "written")
         return
     echo(f"{rec.record_id} overrides {rec.supersedes}: {change}{_stood_on(rec.body, rec.currency)}")
+    for warning in done.warnings:
+        err(f"warning: {warning}")
 
 
 def _stood_on(body: dict[str, Any], currency: str) -> str:

@@ -36,7 +36,14 @@ from models.money import format_minor, to_minor
 from underwriting._free_text import PERSON_MAX_CHARS, REASON_MAX_CHARS, plain_text_problem
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.standing import kept_body, kept_lines_stand, skips_to_book, standing_of, stands_behind
+from underwriting.standing import (
+    kept_body,
+    kept_lines_stand,
+    line_block,
+    skips_to_book,
+    standing_of,
+    stands_behind,
+)
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -301,6 +308,8 @@ class OverrideResult:
 
     record: DecisionRecord
     written: bool
+    #: what the caller should tell the analyst, the record written all the same (an --as-of after the line matured)
+    warnings: tuple[str, ...] = ()
 
 
 def override(store: DecisionStore | str | None, application_id: str, limit: object, reason: str, operator: str,
@@ -454,4 +463,22 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     record = store.get(record_id_for(key))
     if record is None:  # pragma: no cover - just written, or present from an identical earlier override
         raise fail("the override record was not found after writing it")
-    return OverrideResult(record, written=appended.written > 0)
+    late = _after_maturity(original.body, day)
+    return OverrideResult(record, written=appended.written > 0, warnings=(late,) if late else ())
+
+
+def _after_maturity(body: dict[str, Any], day: str) -> str | None:
+    """A warning when the override's date ``day`` is after the maturity of the line of the record overridden
+    (``body``): its Book line's (``line_maturity_date``), else the decision's own term (``computation.maturity_date``).
+    The record is written — nothing in the policy forbids it — but a late date is the season's latest record date
+    from then on, which ``decisions export`` and ``report portfolio`` judge the lines on by default: a late note
+    dated 2012-06-30 on a line matured 2010-02-06 left the season's other lines matured at 0 in the next export."""
+    comp = body.get("computation") if isinstance(body.get("computation"), dict) else {}
+    book_due = str(line_block(body).get("line_maturity_date") or "")[:10]
+    due = book_due or str((comp or {}).get("maturity_date") or "")[:10]
+    if not due or day <= due:
+        return None
+    return (f"--as-of {day} is after the line's maturity ({due}, "
+            + ("its Book line's" if book_due else "the decision's term") + "): the override is written, dated "
+            f"{day}; `decisions export` and `report portfolio` judge the season's lines on its latest record date by "
+            "default, so lines matured before it count at 0 there — give them --as-of D for an earlier date")

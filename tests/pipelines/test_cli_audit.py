@@ -110,12 +110,19 @@ def test_verify_names_the_tampered_record(url: str) -> None:
                                   "3 records before it verified")
 
 
+#: what `decisions export` adds after "wrote N records to OUT": the date the lines were judged on and whence
+JUDGED_2025 = ("; lines judged season 2025 as of 2025-05-01 (its latest record's date: a decision of APP4) — --as-of "
+               "D for another date")
+JUDGED_BOTH = ("; lines judged season 2024 as of 2024-05-01 (its latest record's date: a decision of APP2); season "
+               "2025 as of 2025-05-01 (its latest record's date: a decision of APP4) — --as-of D for another date")
+
+
 @pytest.mark.parametrize("name, extra", [("out.csv", []), ("out.parquet", []), ("out.data", ["--format", "csv"])])
 def test_export(url: str, tmp_path: Path, name: str, extra: list[str]) -> None:
     out = tmp_path / name
     res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--season", "2025", *extra])
     assert res.exit_code == 0, res.stderr
-    assert res.stdout.strip() == f"wrote 2 records to {out}"
+    assert res.stdout.strip() == f"wrote 2 records to {out}{JUDGED_2025}"
     df = pd.read_parquet(out) if name.endswith(".parquet") else pd.read_csv(out, dtype={"season": "str"})
     check_decisions(df)
     assert df["application_id"].tolist() == ["APP3", "APP4"] and set(df["season"]) == {"2025"}
@@ -160,12 +167,12 @@ def test_export_links_records_through_the_book(url: str, tmp_path: Path) -> None
                               "--book", str(book)])
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == (f"wrote 2 records to {out}, 1 linked to Book lines through the Book (1 ambiguous: "
-                                  "several Book lines of one application, not linked)")
+                                  "several Book lines of one application, not linked)" + JUDGED_2025)
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert df[["application_id", "line_id", "line_link"]].values.tolist() == [["APP3", "L3", "book"],
                                                                              ["APP4", "", "ambiguous"]]
     plain = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--season", "2025"])
-    assert plain.exit_code == 0 and plain.stdout.strip() == f"wrote 2 records to {out}"
+    assert plain.exit_code == 0 and plain.stdout.strip() == f"wrote 2 records to {out}{JUDGED_2025}"
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert df[["line_id", "line_link"]].values.tolist() == [["", ""], ["", ""]]
 
@@ -178,7 +185,7 @@ def test_export_says_a_book_of_another_currency(url: str, tmp_path: Path) -> Non
     assert res.exit_code == 0, res.output
     assert res.stdout.strip() == (f"wrote 5 records to {out}, 0 linked to Book lines through the Book (0 ambiguous); "
                                   "1 whose application id is only on Book lines of another farmer token or currency, "
-                                  "not linked; the Book's lines are in EUR, the records in USD")
+                                  "not linked; the Book's lines are in EUR, the records in USD" + JUDGED_BOTH)
     assert pd.read_parquet(out)["line_link"].isna().all()
 
 
@@ -276,7 +283,7 @@ def test_export_creates_a_missing_folder(url: str, tmp_path: Path) -> None:
     out = tmp_path / "new" / "sub" / "out.csv"
     res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert res.stdout.strip() == f"wrote 5 records to {out}"
+    assert res.stdout.strip() == f"wrote 5 records to {out}{JUDGED_BOTH}"
     assert len(pd.read_csv(out)) == 5
 
 
