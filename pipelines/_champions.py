@@ -7,6 +7,7 @@ Re-exported by :mod:`pipelines.underwrite`, whose runs use them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,16 @@ def models_text(models: dict[str, str | None]) -> str:
     """``yield-value 3, crop-type version 2 (champion)``: each model's name and version (a description that
     already names its model, as the crop model's does, is shown as it is)."""
     return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v) or "none loaded"
+
+
+def recorded_models(models: dict[str, str | None], items: Sequence[Any]) -> dict[str, str | None]:
+    """``models`` (a run's, :meth:`ChampionModels.versions`) with the crop model the run's records name
+    (``provenance.crop_model_version``) instead of the champion resolved: with a ``--features`` file the crop model
+    is the file's lineage's, or "not recorded (features file without lineage)" — the summary named today's champion
+    the records did not. Several crop models among the records: each, in order; no record: ``models`` as given."""
+    said = [str(v) for v in dict.fromkeys(((getattr(i, "body", None) or {}).get("provenance") or {})
+                                          .get("crop_model_version") for i in items) if v]
+    return {**models, "crop-type": "; ".join(said)} if said else models
 
 
 def crop_registry_version(desc: str | None) -> str | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from pipelines._champions import recorded_models
 from pipelines._cli_app import (
     ALLOW_MISSING_HELP,
     BOOK_HELP,
@@ -106,7 +107,7 @@ def underwrite_command(
                   if r["proposed_actions"]]
         echo(f"renewals of active Book lines: {len(renewals)}, with proposed actions: {len(acting)}"
              + (f" — {'; '.join(acting[:5])}{'; …' if len(acting) > 5 else ''}" if acting else ""))
-    echo("models: " + models_text(res.models))
+    echo("models: " + models_text(recorded_models(res.models, res.items)))  # the crop model the records name
     if res.hazy_dates is not None:
         echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
              f"({'pinned' if haze is not None else 'judged on these fields'})")
