@@ -75,7 +75,21 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
+def _declared_planted(table: pd.DataFrame) -> pd.Series:
+    """The area each field's declaration says is planted: its ``declared_area_ha``, but 0 ha where it declares no
+    crop (``declared_crop`` blank: fallow, as the crop evaluation reads it) — a table without ``declared_crop`` is
+    taken at its declared areas."""
+    area = table["declared_area_ha"].astype("float64")
+    if "declared_crop" not in table.columns:
+        return area
+    crop = table["declared_crop"].astype(object)
+    blank = crop.isna() | crop.map(lambda v: not str(v).strip())
+    return area.where(~blank.to_numpy(dtype=bool), 0.0)
+
+
 def _errors(table: pd.DataFrame, col: str) -> np.ndarray:
+    if col == "declared_area_ha":
+        table = table.assign(declared_area_ha=_declared_planted(table))
     est = table[col].to_numpy(dtype=np.float64)
     true = table["true_area_ha"].to_numpy(dtype=np.float64)
     err = np.abs(est - true) / true
@@ -145,7 +159,8 @@ def _resampled(table: pd.DataFrame, w: np.ndarray) -> dict[str, Any]:
 
 def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval_by: str = "field"
                  ) -> dict[str, Any]:
-    """Metrics of a per-field table: field_area_ha, declared_area_ha, planted_area_ha (estimate, NaN = missed),
+    """Metrics of a per-field table: field_area_ha, declared_area_ha, declared_crop (optional; blank: the declared
+    baseline takes the field as declaring 0 ha planted), planted_area_ha (estimate, NaN = missed),
     planted_fraction (estimate), true_area_ha, true_fraction, events (";"-joined).
 
     Beside the estimate's figures, their 95% intervals (``<figure>_ci``, None where no resample has the figure) and
@@ -160,7 +175,8 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
     sized = [_group(table[m], name, drawn["groups"][name]) for name, m in _group_masks(table).items()]
     true_total = float(table["true_area_ha"].sum())
     est_total = float(table["planted_area_ha"].fillna(0.0).sum())
-    decl_total = float(table["declared_area_ha"].fillna(0.0).sum())
+    declared = _declared_planted(table)  # a blank crop declaration declares nothing planted
+    decl_total = float(declared.fillna(0.0).sum())
     poly_total = float(table["field_area_ha"].fillna(0.0).sum())
     tot_err = abs(est_total - true_total) / true_total if true_total > 0 else float("nan")
     total = {"estimate_ha": _r(est_total), "true_ha": _r(true_total), "declared_ha": _r(decl_total),
@@ -171,7 +187,7 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
              "target": TARGETS["county total"],
              "met": bool(tot_err <= TARGETS["county total"]) if np.isfinite(tot_err) else None}
     never, flagged = _never_planted(table)
-    decl_frac = table["declared_area_ha"] / table["field_area_ha"]
+    decl_frac = declared / table["field_area_ha"]
     n_never = int(never.sum())
     recall = float((flagged & never).sum() / n_never) if n_never else float("nan")
     units = draw_units(never.to_numpy(), groups) if groups is not None else n_never
@@ -253,6 +269,7 @@ def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.da
         "field_id": fields["field_id"].astype("str").to_numpy(),
         "field_area_ha": area_ha(fields).to_numpy(dtype=np.float64),
         "declared_area_ha": fields["declared_area_ha"].to_numpy(dtype=np.float64),
+        "declared_crop": fields["declared_crop"].astype(object).to_numpy(),
     }).merge(est, on="field_id", how="left")
     table["true_area_ha"] = table["field_id"].map(truth["planted_area_ha"]).astype("float64")
     table["true_fraction"] = table["field_id"].map(truth["planted_fraction"]).astype("float64")

@@ -375,3 +375,30 @@ def test_an_all_found_share_under_clusters_counts_its_exact_interval_over_the_cl
     assert "exact binomial over 2 farmers" in text
     per_field = area_metrics(t)["never_planted"]
     assert per_field["recall_ci"] == exact_interval(per_field["n"], per_field["n"]) and "interval_units" not in per_field
+
+
+def test_a_blank_crop_declaration_declares_nothing_planted() -> None:
+    """A us-nebraska review: 8 of 10 never-planted fields declared no crop, yet the declared-area baseline took their
+    declared hectares as planted (never-planted recall 0%, county total off by their 109.5 ha). A field with no
+    declared crop declares 0 ha planted, as the crop evaluation reads a blank declaration as fallow."""
+    t = _table()
+    n = len(t)
+    t["declared_crop"] = ["maize"] * n
+    t.loc[n - 1, ["true_area_ha", "true_fraction", "events"]] = [0.0, 0.0, "never_planted"]
+    t.loc[n - 1, "planted_area_ha"] = 0.0
+    t["planted_fraction"] = t["planted_area_ha"] / t["field_area_ha"]
+    t.loc[n - 1, "declared_crop"] = None  # never planted, no crop declared but its 1 ha declared
+    t.loc[n - 2, "declared_crop"] = "  "  # a planted field declaring no crop: its baseline error is 100%
+    m = area_metrics(t)
+    np_block, tot = m["never_planted"], m["county_total"]
+    assert np_block["n"] == 2
+    assert np_block["baseline_recall"] == 0.5  # the blank one found, the one declaring maize on 1 ha not
+    declared = float(t["declared_area_ha"].sum()) - 2 * 1.0
+    assert tot["declared_ha"] == pytest.approx(declared)
+    assert tot["baseline_error"] == pytest.approx(abs(declared - tot["true_ha"]) / tot["true_ha"], rel=1e-5)
+    g = {x["group"]: x for x in m["groups"]}
+    assert g["0.5-2 ha"]["baseline_p90"] == pytest.approx(1.0)  # the blank planted field: 100% off
+    # without a declared_crop column the declared areas are taken as they are
+    old = area_metrics(t.drop(columns="declared_crop"))
+    assert old["never_planted"]["baseline_recall"] == 0.0
+    assert old["county_total"]["declared_ha"] == pytest.approx(float(t["declared_area_ha"].sum()))
