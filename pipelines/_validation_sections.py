@@ -74,9 +74,9 @@ def _with_ci(v: object, ci: object, kind: str) -> str:
     return fmt_value(x, kind) + (f" ({bounds_text(c[0], c[1], functools.partial(_as, kind))})" if c else "")
 
 
-def _as(kind: str, v: float) -> str:
+def _as(kind: str, v: float, extra: int = 0) -> str:
     """:func:`fmt_value` with the format first (for :func:`functools.partial`)."""
-    return fmt_value(v, kind)
+    return fmt_value(v, kind, extra)
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, num_from: int = 1, text_cols: Sequence[int] = (),
@@ -184,8 +184,9 @@ def _targets_html(gs: Sequence[Gate], notes: Sequence[str]) -> str:
     rows = []
     for g in gs:
         base = "; ".join(f"{_e(k)} {fmt_value(v, g.fmt)}" for k, v in g.baselines.items()) or "no baseline"
-        val = fmt_value(g.value, g.fmt) + (f" ({bounds_text(g.ci[0], g.ci[1], functools.partial(_as, g.fmt))})"
-                                           if g.ci else " (no interval)" if g.value is not None else "")
+        x = g.extra_digits  # a value printed onto its target, or across it, gets more decimals
+        val = fmt_value(g.value, g.fmt, x) + (f" ({bounds_text(g.ci[0], g.ci[1], functools.partial(_as, g.fmt, extra=x))})"
+                                              if g.ci else " (no interval)" if g.value is not None else "")
         rows.append([_e(g.label), f"#{g.issue}" if g.issue else "README", val, base, _e(g.target_text),
                      f'<span class="{_VERDICT_CLASS[g.verdict]}">{_e(g.verdict)}</span>', _e(g.note)])
     extra = "".join(f"<p class=small>{_e(n)}</p>" for n in notes)

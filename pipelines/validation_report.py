@@ -169,20 +169,39 @@ def interval(v: object) -> tuple[float, float] | None:
     return None
 
 
-def fmt_value(v: float | None, kind: str) -> str:
-    """A figure as the report prints it (``kind``: the targets file's ``format``)."""
+def fmt_value(v: float | None, kind: str, extra: int = 0) -> str:
+    """A figure as the report prints it (``kind``: the targets file's ``format``), with ``extra`` more decimals."""
     if v is None:
         return "—"
     if kind == "percent":
         p = v * 100
-        return f"{p:.2f}%" if abs(p) < 1 else f"{p:.1f}%"
+        return f"{p:.{2 + extra}f}%" if abs(p) < 1 else f"{p:.{1 + extra}f}%"
     if kind == "pct":
-        return f"{v:.1f}%"
+        return f"{v:.{1 + extra}f}%"
     if kind == "days":
-        return f"{v:.1f} d"
+        return f"{v:.{1 + extra}f} d"
     if kind == "obs":
-        return f"{v:g}"
-    return f"{v:.3f}"
+        return f"{v:.{6 + extra}g}"
+    return f"{v:.{3 + extra}f}"
+
+
+def _as_printed(v: float, kind: str, extra: int) -> float:
+    """The number :func:`fmt_value` prints for ``v`` (in ``v``'s unit)."""
+    text = fmt_value(v, kind, extra).removesuffix("%").removesuffix(" d")
+    return float(text) / (100 if kind == "percent" else 1)
+
+
+def digits_apart(figures: Sequence[float | None], target: float | tuple[float, float], kind: str) -> int:
+    """How many more decimals than :func:`fmt_value`'s the ``figures`` and the target need so that each figure reads
+    on the side of each target end it is on — a value printed onto its target, or across it ("0.050 … ≤ 0.050 not
+    met" for 0.05036: a review), is printed until the two differ (0.0504); at most 6 more."""
+    ends = target if isinstance(target, tuple) else (target,)
+    for extra in range(7):
+        if all((_as_printed(v, kind, extra) > _as_printed(t, kind, extra)) == (v > t)
+               and (_as_printed(v, kind, extra) < _as_printed(t, kind, extra)) == (v < t)
+               for v in figures if v is not None and math.isfinite(v) for t in ends):
+            return extra
+    return 6
 
 
 # -- gates ------------------------------------------------------------------------------------------------------------
@@ -207,10 +226,17 @@ class Gate:
     note: str = ""
 
     @property
+    def extra_digits(self) -> int:
+        """The decimals the value, its interval and the target take beyond :func:`fmt_value`'s so that none reads
+        on the wrong side of the target, or on it (:func:`digits_apart`)."""
+        return digits_apart([self.value, *(self.ci or ())], self.target, self.fmt)
+
+    @property
     def target_text(self) -> str:
+        x = self.extra_digits
         if isinstance(self.target, tuple):
-            return f"in {fmt_value(self.target[0], self.fmt)}–{fmt_value(self.target[1], self.fmt)}"
-        return f"{'≥' if self.op == '>=' else '≤'} {fmt_value(self.target, self.fmt)}"
+            return f"in {fmt_value(self.target[0], self.fmt, x)}–{fmt_value(self.target[1], self.fmt, x)}"
+        return f"{'≥' if self.op == '>=' else '≤'} {fmt_value(self.target, self.fmt, x)}"
 
 
 def _holds(v: float, op: str, target: float | tuple[float, float]) -> bool:

@@ -415,3 +415,28 @@ def test_a_share_all_right_with_an_interval_of_no_width_is_judged_on_the_exact_i
     g = {g.label: g for g in gates(load_evaluation(tmp_path / "area.json"), load_targets(), "in-smallholder")[0]}[
         "never-planted recall"]
     assert g.verdict == STRADDLES and "the count is not given" in g.note
+
+
+def test_a_value_printed_onto_its_target_gets_more_decimals(tmp_path: Path) -> None:
+    """A us-nebraska review: "ECE, leave-one-season-out mean, mid 0.050 (no interval) … ≤ 0.050 not met" for 0.05036
+    — the value read as meeting the target it missed. A value (or an interval bound) printed onto its target, or across
+    it, is printed with more decimals, the target with it, until they differ; the others as before."""
+    d = json.loads((DATA / KIND_FILES["crop-type"]).read_text(encoding="utf-8"))
+    d["loso"]["mid"]["mean_ece"] = 0.05036
+    (tmp_path / "ct.json").write_text(json.dumps(d), encoding="utf-8")
+    r = _run(str(tmp_path / "ct.json"), "--out", str(tmp_path / "r.html"), "--fixed-time", FIXED)
+    assert r.exit_code == 0, r.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    row = re.search(r"<tr><td>ECE, leave-one-season-out mean, mid</td>.*?</tr>", html)
+    assert row is not None
+    assert "0.0504 (no interval)" in row.group(0) and "≤ 0.0500" in row.group(0) and NOT_MET in row.group(0)
+    end = re.search(r"<tr><td>ECE, leave-one-season-out mean, end</td>.*?</tr>", html)
+    assert end is not None and "≤ 0.050<" in end.group(0)  # 0.0xx against 0.050: three decimals, as before
+    from pipelines.validation_report import digits_apart
+
+    assert digits_apart([0.05036], 0.05, "share") == 1
+    assert digits_apart([0.050004], 0.05, "share") == 3
+    assert digits_apart([0.0499, 0.0512], 0.05, "share") == 1  # an interval bound printed onto the target too
+    assert digits_apart([0.05], 0.05, "share") == 0  # on its target: nothing to tell apart
+    assert digits_apart([0.0296], (0.01, 0.03), "percent") == 1  # 3.0% against 3.0%
+    assert digits_apart([None, 0.2], 0.05, "share") == 0
