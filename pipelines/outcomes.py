@@ -315,7 +315,7 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     from models import registry
     from models.yield_value import crop_of, known_crop
     from pipelines.evaluation._bootstrap import check_bank_interval_by, describe, farmer_groups
-    from pipelines.stability import read_features
+    from pipelines.stability import read_features, region_mismatch
     from pipelines.train_yield import read_reported
 
     if name != ANALYSED:
@@ -346,6 +346,9 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     cps = (gov.row_checkpoints(crop, regions, feats["season"], feats["as_of"]) if gov.checkpoint_dates
            else np.full(len(feats), "", dtype=object))
     reached = pd.Series(cps[learned & in_region & (cps != "")]).value_counts()
+    mismatch = region_mismatch(str(fpath), name, v, regions, gov.regions, learned)
+    if mismatch is not None:  # said first: the checkpoints and the counts below follow from it
+        raise mismatch
     if checkpoint is None:
         if reached.empty:
             if gov.checkpoint_dates:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
@@ -208,6 +209,25 @@ def read_features(path: Path) -> pd.DataFrame:
     return check_field_features(feats, where=path.name)
 
 
+def region_mismatch(where: str, name: str, version: str, regions: Any, scope: Any, valued: Any = None
+                    ) -> UserInputError | None:
+    """The one-line error when none of the rows (``valued``: those of crops the version learned, default all) is of a
+    region in ``name``'s ``version``'s region ``scope`` — the rows' regions and the scope named, so a region mismatch
+    is not told as missing checkpoints or columns (a us-nebraska review); None when some are, or the version records
+    no region scope."""
+    scope = [str(r) for r in scope or ()]
+    rows = pd.Series(np.asarray(regions, dtype=object)).astype("str")
+    if valued is not None:
+        rows = rows[np.asarray(valued, dtype=bool)]
+    if not scope or rows.empty or rows.isin(scope).any():
+        return None
+    seen = sorted(set(rows))
+    shown = ", ".join(seen[:5]) + (f" and {len(seen) - 5} more" if len(seen) > 5 else "")
+    return UserInputError(f"{where}: the fields are of region{'s' * (len(seen) != 1)} {shown}, outside {name} version "
+                          f"{version}'s region scope ({', '.join(scope)}): it values none of them — give features of "
+                          "a region it learned, or a version trained on theirs")
+
+
 def _profile_of(name: str, version: str, *, since: str, train: str) -> dict[str, Any]:
     """The input profile ``name``'s ``version`` was registered with, checked for this release's layout; a version
     registered before profiles (the release of 2026-12-06 ``since``) or with another layout: one line naming the
@@ -266,6 +286,9 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     crop = crop_of(feats)
     has_crop = known_crop(feats)
     learned = has_crop & crop.isin(model.categories_["crop"]).to_numpy()
+    mismatch = region_mismatch(path, name, str(v), feats["region"], registry.governance(name, v).regions, learned)
+    if mismatch is not None:  # another region's calendar: its inputs are other columns (a review: "missing columns")
+        raise mismatch
     scored = feats[learned]
     if scored.empty:
         raise UserInputError(f"{path}: no row has a crop {name} version {v} learned ({', '.join(model.categories_['crop'])}"

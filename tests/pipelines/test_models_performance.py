@@ -189,7 +189,8 @@ def test_the_naive_baselines_come_from_the_file_seasons_before_the_scored_one(tr
 
 @pytest.mark.parametrize("case", ["in sample", "no checkpoint", "bad checkpoint", "few rows", "crop-type",
                                   "interval condition", "missing reported", "two dates", "two dates, one field each",
-                                  "season not a year", "before training", "conflicting rows", "no such season"])
+                                  "season not a year", "before training", "conflicting rows", "no such season",
+                                  "another region", "another region, checkpoint named"])
 def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict, monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path) -> None:
     root = trained["root"]
@@ -210,6 +211,8 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
     pd.concat([h, row.assign(reported_yield_t_ha=row["reported_yield_t_ha"] * 0.1)]).to_csv(tmp_path / "conflict.csv",
                                                                                              index=False)
     h[h["season"] != "2016"].to_csv(tmp_path / "past.csv", index=False)
+    # a us-nebraska review: another region's fields were told as reaching no checkpoint, or as too few in scope
+    pd.read_parquet(end).assign(region="in-smallholder").to_parquet(tmp_path / "region.parquet")
     args = {"in sample": ["--features", str(root / "f2015_end.parquet"), "--reported", hist, "--checkpoint", "end", "--version", "1"],
             "no checkpoint": ["--features", end, "--reported", hist, "--version", "1"],
             "bad checkpoint": ["--features", end, "--reported", hist, "--checkpoint", "harvest", "--version", "1"],
@@ -226,7 +229,10 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
             "conflicting rows": ["--features", end, "--reported", str(tmp_path / "conflict.csv"), "--version", "1",
                                  "--checkpoint", "end"],
             "no such season": ["--features", end, "--reported", str(tmp_path / "past.csv"), "--version", "1",
-                               "--checkpoint", "end"]}[case]
+                               "--checkpoint", "end"],
+            "another region": ["--features", str(tmp_path / "region.parquet"), "--reported", hist, "--version", "1"],
+            "another region, checkpoint named": ["--features", str(tmp_path / "region.parquet"), "--reported", hist,
+                                                 "--version", "1", "--checkpoint", "end"]}[case]
     r = _run(trained, monkeypatch, *args)
     assert r.exit_code == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
@@ -245,7 +251,11 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
               "missing reported": "reported yields file not found",
               "two dates": "holds rows as of 2 dates",
               "two dates, one field each": "same.parquet: features file holds rows as of 2 dates",
-              "season not a year": "holds season(s) 1 value(s), not all years"}[case]
+              "season not a year": "holds season(s) 1 value(s), not all years",
+              "another region": "region.parquet: the fields are of region in-smallholder, outside yield-value "
+                                "version 1's region scope (us-nebraska): it values none of them",
+              "another region, checkpoint named": "the fields are of region in-smallholder, outside yield-value "
+                                                  "version 1's region scope (us-nebraska)"}[case]
     assert expect in lines[0], lines[0]
     assert "Asha" not in r.stdout + r.stderr
 

@@ -111,7 +111,8 @@ def test_a_season_like_the_training_ones_is_stable_and_a_drier_one_is_shifted(tr
 
 
 @pytest.mark.parametrize("case", ["no profile", "crop-type", "checkpoint", "two dates", "empty", "missing", "alias",
-                                  "columns", "no crop", "few rows", "format", "far from a checkpoint"])
+                                  "columns", "no crop", "few rows", "format", "far from a checkpoint",
+                                  "another region"])
 def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     root = trained["root"]
@@ -127,7 +128,8 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
             "no crop": ["--features", str(root / "fallow.parquet"), "--version", trained["v"]],
             "few rows": ["--features", str(root / "few.parquet"), "--version", trained["v"]],
             "format": ["--features", alike, "--version", trained["other"]],
-            "far from a checkpoint": ["--features", str(root / "far.parquet"), "--version", trained["v"]]}[case]
+            "far from a checkpoint": ["--features", str(root / "far.parquet"), "--version", trained["v"]],
+            "another region": ["--features", str(root / "region.parquet"), "--version", trained["v"]]}[case]
     if case == "two dates":
         a = pd.read_parquet(alike)
         later = a.assign(as_of=a["as_of"] + pd.Timedelta(days=30), field_id="g" + a["field_id"])  # other fields
@@ -141,6 +143,8 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
         pd.read_parquet(alike).drop(columns="feat_x").to_parquet(root / "cols.parquet")
     if case == "no crop":  # every field taken for fallow: nothing the version learned
         pd.read_parquet(alike).assign(declared_crop="fallow").to_parquet(root / "fallow.parquet")
+    if case == "another region":  # a us-nebraska review: another region's features read as "missing columns feat_…"
+        pd.read_parquet(alike).assign(region="in-smallholder").drop(columns="feat_x").to_parquet(root / "region.parquet")
     if case == "few rows":  # a few fields' features: chance alone would read as a shift of every input
         pd.read_parquet(alike).head(12).to_parquet(root / "few.parquet")
     want = {"no profile": f"yield-value version {trained['old']} was registered without an input profile",
@@ -159,7 +163,9 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
             "format": f"yield-value version {trained['other']}: its input profile is of another layout (format 99",
             "far from a checkpoint": "its rows are of day 231 of the season year, 31 days from the nearest "
                                      "checkpoint yield-value version 1 was profiled at (mid day 200, end day 287): "
-                                     "the inputs that grow with the season"}[case]
+                                     "the inputs that grow with the season",
+            "another region": "region.parquet: the fields are of region in-smallholder, outside yield-value version 1's "
+                              "region scope (us-nebraska): it values none of them"}[case]
     r = _run(trained, monkeypatch, *args)
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and want in r.stderr, r.stderr
