@@ -424,3 +424,27 @@ def test_a_phone_or_kg_typed_as_a_reported_yield_is_refused_not_averaged(tmp_pat
     assert "9876543210" not in msg and "8500" not in msg
     pd.DataFrame({"field_id": ["F1"], "season": ["2008"], "reported_yield_t_ha": ["200"]}).to_csv(p, index=False)
     assert read_reported(p)["reported_yield_t_ha"].tolist() == [200.0]
+
+
+def test_crops_learned_outside_the_version_scope_are_counted_not_scored(trained: dict,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A us-nebraska review: a version that learned sorghum and winter wheat but is validated on maize and soybean
+    only (underwriting refers the others OUT_OF_MODEL_SCOPE) scored them — sorghum's R² −19.3 in the "all" row and the
+    _all gates. Only the crops of its scope are scored; the others are counted apart and named in a note."""
+    import dataclasses
+
+    from models import registry
+
+    base = json.loads(_run(trained, monkeypatch, *_args(trained), "--json").stdout)
+    real = registry.governance
+    monkeypatch.setattr(registry, "governance",
+                        lambda name, v: dataclasses.replace(real(name, v), crops=("maize",)))  # soybean learned only
+    got = json.loads(_run(trained, monkeypatch, *_args(trained), "--json").stdout)
+    rows = {r["crop"]: r for r in got["figures"]}
+    before = {r["crop"]: r for r in base["figures"]}
+    assert set(rows) == {"all", "maize"} and rows["all"]["n"] == rows["maize"]["n"] == before["maize"]["n"]
+    assert got["scored"] == before["maize"]["n"]
+    soy = int((pd.read_parquet(trained["root"] / "f2016_end.parquet")["declared_crop"] == "soybean").sum())
+    assert got["outside"]["crops outside its scope"] == soy and "crops outside its scope" not in base["outside"]
+    assert any(n.startswith(f"{soy} field(s) of crops yield-value version 1 learned but is not validated for (its "
+                            "scope: maize) are not scored") and n.endswith(f": soybean ({soy})") for n in got["notes"])
