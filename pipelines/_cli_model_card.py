@@ -47,6 +47,10 @@ def card_cmd(
             from underwriting.store import store_url
 
             refuse_out_over_inputs(out, store=store_url(store))
+        if not out.parent.exists():  # as `evaluate report` refuses it (README), not made
+            from pipelines.errors import RunInputError
+
+            raise RunInputError(what=str(out), problem=f"the output's folder {out.parent} does not exist")
         check_writable(out, what="model card")
     card = model_card(name, version, store=store, calendar=calendar)
     if as_json:

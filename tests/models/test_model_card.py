@@ -88,6 +88,7 @@ def test_the_card_of_the_champion_names_its_standing_scope_gates_and_figures(sto
 def test_a_card_written_to_a_file_and_as_json(store: Path, tmp_path: Path) -> None:
     v1, _ = _registry()
     out = tmp_path / "cards" / "yield-v1.md"
+    out.parent.mkdir()  # a missing folder is refused, as `evaluate report` refuses it
     r = CliRunner().invoke(app, ["models", "card", "yield-value", "--version", f"v{v1}", "--out", str(out)])
     assert r.exit_code == 0 and r.stdout.strip() == f"wrote {out} (yield-value version {v1})", r.output
     text = out.read_text(encoding="utf-8")
@@ -103,7 +104,8 @@ def test_a_card_written_to_a_file_and_as_json(store: Path, tmp_path: Path) -> No
     assert j["failures"] == ["mid_skill_r2_maize >= -0.05 (found -0.07)"]
 
 
-@pytest.mark.parametrize("case", ["unknown version", "unknown model", "out is a folder", "out and json"])
+@pytest.mark.parametrize("case", ["unknown version", "unknown model", "out is a folder", "out and json",
+                                  "out folder missing"])
 def test_bad_input_is_one_line_and_writes_nothing(store: Path, tmp_path: Path, case: str) -> None:
     _registry()
     args, expect = {
@@ -112,6 +114,9 @@ def test_bad_input_is_one_line_and_writes_nothing(store: Path, tmp_path: Path, c
         "unknown model": ([], "no registered model 'area' in sqlite:///"),
         "out is a folder": (["--out", str(tmp_path)], "the model card is a folder"),
         "out and json": (["--out", str(tmp_path / "c.md"), "--json"], "--out writes the Markdown card; --json"),
+        # a us-nebraska review: the card made a missing folder, where `evaluate report` refuses one (README)
+        "out folder missing": (["--out", str(tmp_path / "nope" / "c.md")],
+                               f"{tmp_path / 'nope' / 'c.md'}: the output's folder {tmp_path / 'nope'} does not exist"),
     }[case]
     name = "area" if case == "unknown model" else "yield-value"
     before = sorted(tmp_path.rglob("*"))
