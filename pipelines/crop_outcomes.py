@@ -95,6 +95,7 @@ _LABELS = {"accuracy": "accuracy", "baseline_accuracy": "the declared crop as th
            "wrong", "caught_any": "wrong declarations flagged", "caught_mismatch": "wrong declarations flagged by "
            "CROP_MISMATCH", "confirmed_right": f"declarations put at P(declared) >= {CONFIRMED:g} right"}
 _VERSION_RE = re.compile(r"^crop-type version (\d+)\b")
+_RUN_RE = re.compile(r"\brun ([0-9a-f]{32})\b")
 _PINNED_RE = re.compile(r"season scale pinned at ([0-9.eE+-]+)")
 
 
@@ -282,8 +283,15 @@ def _resolve_built(path: Path, version: str | None) -> tuple[Any, list[str]]:
                 raise UserInputError(f"{path}: built with crop-type version {m.group(1)}, not {version} (version "
                                      f"{asked.version}): its crop types are that version's (leave out --version, or "
                                      "give features that version built)")
-            return asked, notes
-        return registry.resolve(ANALYSED, m.group(1), flavour=flavour), notes
+        else:
+            asked = registry.resolve(ANALYSED, m.group(1), flavour=flavour)
+        run = _RUN_RE.search(built)
+        if run and getattr(asked, "run_id", None) and run.group(1) != str(asked.run_id):
+            raise UserInputError(f"{path}: built with crop-type version {m.group(1)} of another registry (run "
+                                 f"{run.group(1)[:12]}…), not this registry's version {asked.version} (run "
+                                 f"{str(asked.run_id)[:12]}…): its crop types are another model's (a review scored "
+                                 "one registry's version on another's readings)")
+        return asked, notes
     if version is None:
         what = "a saved crop-type model folder" if built.startswith("file ") else "no record of its crop model"
         raise UserInputError(f"{path}: the file has {what}: name the registered crop-type version that built it "

@@ -212,7 +212,7 @@ def test_a_copy_of_the_version_a_pin_an_alias_and_an_unlearned_crop_are_said(
     assert "15 field(s) verified as crops version 1 cannot answer (sorghum 15): scored wrong" in " ".join(out["notes"])
 
 
-@pytest.mark.parametrize("case", ["other version", "no crop model", "no lineage", "folder", "other folder",
+@pytest.mark.parametrize("case", ["other version", "other registry", "no crop model", "no lineage", "folder", "other folder",
                                   "unknown alias", "in sample", "missing column", "conflicting rows", "unknown crop",
                                   "name as crop", "vague cell", "season not a year", "blank id", "few", "empty",
                                   "no such season", "no id matches", "reported given", "verified to yield",
@@ -224,8 +224,9 @@ def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkey
     fpath, vpath = str(root / "f2019.parquet"), str(root / "verified.csv")
     ver = trained["v"]
     args = [*_args(trained)]
-    if case in ("other version", "no crop model", "folder", "other folder"):
+    if case in ("other version", "other registry", "no crop model", "folder", "other folder"):
         built = {"other version": f"crop-type version {int(ver) + 1} (champion), run r2", "no crop model": "none",
+                 "other registry": f"crop-type version {ver} (champion), run {'f' * 32}",
                  "folder": "file sha256:0123456789abcdef", "other folder": "file sha256:0123456789abcdef"}[case]
         args = ["--features", str(_write(feats, tmp_path / "f.parquet", built)), "--verified", vpath,
                 "--checkpoint", "end"]
@@ -275,6 +276,8 @@ def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkey
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr, r.stderr
     expect = {"other version": f"built with crop-type version {int(ver) + 1}, not {ver} (version {ver})",
+              "other registry": f"built with crop-type version {ver} of another registry (run ffffffffffff…), not "
+                                f"this registry's version {ver} (run ",
               "no crop model": "built without a crop-type model (--crop-model none)",
               "no lineage": "the file has no record of its crop model: name the registered crop-type version",
               "folder": "the file has a saved crop-type model folder: name the registered crop-type version",
