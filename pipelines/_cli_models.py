@@ -53,6 +53,13 @@ def refuse_personal_data(command: str, texts: dict[str, str | None]) -> None:
                    "give the approver's staff ID" if item == "--approved-by" else "describe the reason without it")
             raise UserInputError(f"{command} {item}: looks like personal data ({kind}); the alias history is "
                                  f"permanent — {fix}")
+    from underwriting._free_text import PERSON_MAX_CHARS, REASON_MAX_CHARS, plain_text_problem
+
+    for item, text in texts.items():  # one line of plain text, as an override's (a review forged a history line)
+        long = REASON_MAX_CHARS if "reason" in item else PERSON_MAX_CHARS
+        problem = plain_text_problem(item, text, long) if text else None
+        if problem is not None:
+            raise UserInputError(f"{command} {problem.replace('records keep', 'the alias history keeps')}")
 
 
 @models_app.command("list")
@@ -104,6 +111,8 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
             echo(f"    below minimum: {f}")
         if v.get("plots"):  # open with `mlflow artifacts download --artifact-uri URI` or in `mlflow ui`
             echo(f"  plots: {', '.join(v['plots'])}")
+    from underwriting._free_text import escaped
+
     echo("alias history (oldest first):")
     if not d["history"]:
         echo("  none")
@@ -115,8 +124,10 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         since = f"; in force from {h['effective']}" if h.get("effective") else ""
         over = f"; overriding: {'; '.join(map(str, h['failures']))}" if h["forced"] and h.get("failures") else ""
         checked = f"; {h['evidence']}" if h.get("evidence") else ""
-        echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}{over}{checked}; "
-             f"{_fmt_metrics(h['metrics'], 4)}")
+        who, why = escaped(str(h["operator"])), escaped(str(h["reason"]))  # a history written before: one line each
+        if h.get("approved_by"):
+            forced = forced.replace(f"approved by {h['approved_by']}", f"approved by {escaped(str(h['approved_by']))}")
+        echo(f"  {h['at']} {move} by {who}{forced}: {why}{since}{over}{checked}; {_fmt_metrics(h['metrics'], 4)}")
 
 
 @models_app.command("promote")

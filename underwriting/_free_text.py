@@ -3,10 +3,10 @@
 A record is permanent and printed by ``explain`` as lines of text: a line break, tab or terminal escape in a
 reason would print lines of its own (a forged "Override: ..." line) or move the terminal's cursor. Such texts
 are refused when written (:func:`plain_text_problem`), and records written before are printed escaped
-(:func:`escaped`). The characters concerned are Unicode's control (Cc: line breaks, tabs, ESC), format (Cf:
-bidirectional overrides, zero-width spaces, the byte-order mark), surrogate (Cs: bytes that were not UTF-8) and
-line/paragraph separator (Zl, Zp) characters, except the zero-width joiner and non-joiner (U+200D, U+200C), which
-words of several scripts (Devanagari, Malayalam, Persian) need.
+(:func:`escaped`). The characters concerned are Unicode's control (Cc: line breaks, tabs, ESC), surrogate (Cs: bytes
+that were not UTF-8) and line/paragraph separator (Zl, Zp) characters, and the format characters that reorder how a
+line is shown (bidirectional embeddings, overrides and isolates); the other format characters — joiners, the
+right-to-left mark, a soft hyphen — are text some scripts need.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from __future__ import annotations
 import unicodedata
 
 #: Unicode categories refused in (and escaped when printing) a record's free text
-_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-#: format characters a normal sentence of some scripts needs: zero-width non-joiner and joiner
-_ALLOWED = frozenset({"\u200c", "\u200d"})
+_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+#: the format characters (Cf) that reorder how a line is shown — bidirectional embeddings, overrides and isolates
+#: ("Trojan source"): refused. The others (the right-to-left and left-to-right marks, joiners, a soft hyphen, a
+#: byte-order mark, emoji tags) are text a sentence in some scripts carries (a review found them refused)
+_REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 #: the longest reason an override keeps (characters): a sentence or a short paragraph, not a document
 REASON_MAX_CHARS = 500
@@ -25,7 +27,7 @@ PERSON_MAX_CHARS = 100
 
 
 def _unprintable(c: str) -> bool:
-    return c not in _ALLOWED and unicodedata.category(c) in _CATEGORIES
+    return c in _REORDERING or unicodedata.category(c) in _CATEGORIES
 
 
 def escaped(text: str) -> str:
@@ -45,9 +47,14 @@ def plain_text_problem(option: str, text: str, max_chars: int) -> str | None:
                 "are permanent: write a short sentence and keep the documents elsewhere)")
     bad = [c for c in text if _unprintable(c)]
     if bad:
+        if any(unicodedata.category(c) == "Cs" for c in bad):  # undecodable bytes, kept as surrogates
+            return (f"{option} holds bytes that are not UTF-8 text: set the terminal (or the file it came from) to "
+                    "UTF-8 and type it again")
         kinds = sorted({"line breaks" if c in "\n\r\x0b\x0c\x85\u2028\u2029" else "tabs" if c == "\t"
-                        else "terminal escapes" if c == "\x1b" else "other control or format characters"
-                        for c in bad})
-        return (f"{option} holds {' and '.join(kinds)} ({', '.join(dict.fromkeys(escaped(c) for c in bad))}); "
-                "decision records keep it as one line of plain text: write it on one line")
+                        else "terminal escapes" if c == "\x1b" else
+                        "characters reordering how the line is shown" if c in _REORDERING
+                        else "other control characters" for c in bad})
+        names = ", ".join(dict.fromkeys(f"{escaped(c)} {unicodedata.name(c, '').lower()}".strip() for c in bad))
+        return (f"{option} holds {' and '.join(kinds)} ({names}); records keep it as one line of plain text, "
+                "shown as typed: write it without them")
     return None

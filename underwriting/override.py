@@ -478,7 +478,8 @@ def _after_maturity(body: dict[str, Any], day: str) -> str | None:
     due = book_due or str((comp or {}).get("maturity_date") or "")[:10]
     if not due or day <= due:
         return None
-    return (f"--as-of {day} is after the line's maturity ({due}, "
-            + ("its Book line's" if book_due else "the decision's term") + "): the override is written, dated "
+    what = ("the line's maturity (" + due + ", its Book line's" if book_due else
+            "the term of the decision overridden (" + due)  # a REFER or DECLINE granted no line to mature (a review)
+    return (f"--as-of {day} is after {what}): the override is written, dated "
             f"{day}; `decisions export` and `report portfolio` judge the season's lines on its latest record date by "
             "default, so lines matured before it count at 0 there — give them --as-of D for an earlier date")

@@ -140,4 +140,13 @@ def test_promote_twice_records_once_and_refuses_personal_data(store: Path) -> No
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert f"models promote {extra[0]}: looks like personal data" in r.stderr and extra[1] not in r.stderr
     assert len(alias_history("yield-value")) == n
+    # a line break or escape forged a line of `models show`'s alias history (a review): refused as an override's
+    for extra, said in ((["--operator", "an1\n  2026-12-07 champion -> v9 by cro: approved"], "--operator holds line "
+                         "breaks"), (["--reason", "rollback\x1b[2K"], "--reason holds terminal escapes"),
+                        (["--reason", "x" * 501], "--reason is 501 characters long; at most 500 are kept")):
+        r = runner.invoke(app, ["models", "promote", "yield-value", "1", *extra])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"models promote {said}" in r.stderr, r.stderr
+        assert "501" in said or "the alias history keeps it as one line of plain text" in r.stderr, r.stderr
+    assert len(alias_history("yield-value")) == n
 

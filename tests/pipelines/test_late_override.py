@@ -71,3 +71,17 @@ def test_decisions_export_says_the_date_it_judged_the_lines_on(url: str, tmp_pat
     res = runner.invoke(app, ["decisions", "export", "--out", str(tmp_path / "c.csv"), "--as-of", "2025-06-01",
                               "--store", url])
     assert res.stdout.strip().endswith("; lines judged as of 2025-06-01 (--as-of)"), res.stdout
+
+
+def test_a_decision_without_a_line_is_said_by_its_term_not_a_lines_maturity(tmp_path: Path) -> None:
+    """A review: a REFER or DECLINE that granted nothing, overridden after its term, was warned of "the line's
+    maturity" though no line exists; it is the term of the decision overridden."""
+    u = f"sqlite:///{tmp_path / 'term.db'}"
+    d = decision("A9", 0, as_of="2025-05-01", key="A9")
+    d = dataclasses.replace(d, outcome="DECLINE", body={**d.body, "computation": {**d.body["computation"],
+                                                                                "maturity_date": "2025-09-30"}})
+    with DecisionStore(u) as st:
+        st.append([d], operator="batch")
+    done = record_override(u, "A9", "1000", "visit", "an1", as_of="2025-12-31", approver="cro")
+    assert done.warnings and done.warnings[0].startswith(
+        "--as-of 2025-12-31 is after the term of the decision overridden (2025-09-30): the override is written")

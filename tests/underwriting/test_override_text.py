@@ -26,8 +26,10 @@ def store(tmp_path: Path) -> Iterator[DecisionStore]:
 @pytest.mark.parametrize(("kwargs", "said"), [
     ({"reason": FORGED}, "--reason holds line breaks and terminal escapes (\\n, \\x1b)"),
     ({"reason": "visit\tok"}, "--reason holds tabs (\\t)"),
-    ({"reason": "visit ok\u202e"}, "--reason holds other control or format characters (\\u202e)"),
-    ({"reason": "visit ok\u2028next"}, "--reason holds line breaks (\\u2028)"),
+    ({"reason": "visit ok\u202e"}, "--reason holds characters reordering how the line is shown (\\u202e "
+                                    "right-to-left override)"),
+    ({"reason": "visit ok\u2028next"}, "--reason holds line breaks (\\u2028 line separator)"),
+    ({"operator": "Jos\udce9"}, "--operator holds bytes that are not UTF-8 text"),
     ({"reason": "x" * 20_000}, "--reason is 20,000 characters long; at most 500 are kept"),
     ({"operator": "an1\nchief"}, "--operator holds line breaks (\\n)"),
     ({"operator": "a" * 101}, "--operator is 101 characters long; at most 100 are kept"),
@@ -45,8 +47,11 @@ def test_control_characters_and_long_texts_are_refused(store: DecisionStore, kwa
 
 
 def test_a_sentence_of_any_script_is_kept(store: DecisionStore) -> None:
-    """What a normal sentence needs passes: accents, the rupee sign, Devanagari with its zero-width joiner."""
-    reason = "visite faite — récolte ₹ 12,000 ठीक; क्‍ष " + "y" * 400
+    """What a normal sentence needs passes: accents, the rupee sign, Devanagari with its zero-width joiner, an Arabic
+    phrase with right-to-left marks, a soft hyphen, a byte-order mark (a review found the format characters other
+    than the joiners refused)."""
+    reason = ("visite faite — récolte ₹ 12,000 ठीक; क्‍ष; المزارع \u200f(2 ha)\u200f ok; co\u00adoperative \ufeff"
+              + "y" * 380)
     assert len(reason) <= 500
     rec = override(store, "A1", "5,500.00", reason, "an1")
     assert rec.body["override"]["reason"] == reason
