@@ -65,7 +65,8 @@ def remember_csv(path: Any) -> None:
 
 def _record_lines(path: str) -> tuple[int, ...]:
     """The line each data record of the CSV ``path`` starts on (1-based), in the order pandas reads them: the first
-    non-blank record is the header, a line blank or of white space only is skipped (pandas' ``skip_blank_lines``),
+    non-blank record is the header, a line empty or of spaces and tabs only is skipped (pandas' ``skip_blank_lines``;
+    a quoted ``""`` or a no-break space is a row),
     a quoted cell holding line breaks spans its lines; () when the file cannot be read."""
     import csv
     import os
@@ -83,12 +84,21 @@ def _record_lines_of(path: str, mtime_ns: int, size: int) -> tuple[int, ...]:
     import csv
 
     starts, end = [], 0
+    chunk: list[str] = []  # the raw lines of the record being read
+
+    def lines(f: Any) -> Any:
+        for line in f:
+            chunk.append(line)
+            yield line
+
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.reader(f, delimiter="\t" if path.lower().endswith(".tsv") else ",")
-        for rec in reader:
+        reader = csv.reader(lines(f), delimiter="\t" if path.lower().endswith(".tsv") else ",")
+        for _rec in reader:
             start, end = end + 1, reader.line_num
-            if len(rec) > 1 or (rec and rec[0].strip()):
+            # blank as pandas has it: spaces and tabs only (a quoted "" or a no-break space is a row — a review)
+            if "".join(chunk).strip(" \t\r\n"):
                 starts.append(start)
+            chunk.clear()
     return tuple(starts[1:])
 
 

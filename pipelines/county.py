@@ -309,8 +309,15 @@ def read_history(path: str | Path) -> pd.DataFrame:
                       rows=raw["field_id"].astype(str) + "/" + raw["season"].astype(str))
     from features.fields import normalise_crop
 
+    season = raw["season"].astype("str").str.strip()
+    not_year = (raw["season"].isna() | ~season.str.fullmatch(r"\d{4}")).to_numpy()
+    if not_year.any():  # as `--history` reads it: `2008.0` or a blank season matched no season (a review)
+        from features.errors import file_rows, format_offenders
+
+        raise CountyError(path=p, problem="column season: expected a year like 2024, found other values at "
+                                          f"{format_offenders(file_rows(str(p), list(np.flatnonzero(not_year))))}")
     crop = raw["declared_crop"].map(normalise_crop)  # "Maize " is maize, as in the fields
-    out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
+    out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": season,
                         "declared_crop": crop.where(crop.notna(), raw["declared_crop"]).astype("str")})
     from underwriting.applications import _iso_dates
 

@@ -92,10 +92,12 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     region, seasons, current = c.region, c.seasons, c.current_season
     fields = read_fields(root / "records" / "fields.gpkg").fields
     hist_p = root / "records" / "history.csv"
-    if hist_p.is_file():  # checked as every other reader checks it (dates strictly days, known crops, yields), first
-        from pipelines.county import read_history
+    records = None
+    if hist_p.is_file():  # checked as every other reader checks it (seasons, dates strictly days, known crops, yields),
+        from pipelines.county import read_history  # first, and labelled as read (a season `2008.0` had dropped out)
 
-        read_history(hist_p)
+        h = read_history(hist_p)
+        records = h.assign(**{c: h[c].dt.strftime("%Y-%m-%d").fillna("") for c in ("sowing_date", "harvest_date")})
     # the default as every other command's (AGCREDIT_CACHE_DIR, else the county's .cache)
     cache = Path(cache_dir) if cache_dir is not None else c.cache_dir / "series"
     frames, crop_frames = [], []
@@ -119,7 +121,6 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
                           "crop": fields["declared_crop"], "region": fields["region"].fillna(region).astype(str)})
     starts = {s: season_window(s, region)[0] for s in seasons}
     obs = own_crop_obs(clear_ndvi(series), crops, starts, crop_first_days(region, current))
-    records = pd.read_csv(hist_p, dtype=str, keep_default_na=False) if hist_p.is_file() else None
     wx_p = Path(weather) if weather is not None else root / "weather" / "daily.csv"
     clock = None
     if weather is not None or wx_p.is_file():

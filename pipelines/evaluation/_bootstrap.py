@@ -17,6 +17,7 @@ depend on the blocks (:func:`resample_sums`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -262,13 +263,20 @@ def exact_when_alike(iv: list[float] | None, k: int, n: int, units: int | None =
 def draw_units(keys: Iterable[Any], groups: Mapping[str, Any] | np.ndarray | None = None) -> int:
     """How many independent draws of a bootstrap hold the cases of ``keys``: with ``groups`` an array of cluster
     codes (:func:`group_codes`), ``keys`` is a boolean mask over it and the count is of its distinct codes; with a
-    mapping (field → group key), ``keys`` are field ids and a field without a key is its own draw; without groups,
+    mapping (field → group key), ``keys`` are field ids and a field without a key (absent, None, NaN, blank) is its
+    own draw; without groups,
     the distinct ``keys``."""
     if isinstance(groups, np.ndarray):
         return int(np.unique(groups[np.asarray(keys, dtype=bool)]).size)
     if groups is None:
         return len({str(k) for k in keys})
-    return len({("group", groups[str(k)]) if str(k) in groups else ("field", str(k)) for k in keys})
+
+    def unit(k: Any) -> tuple[str, Any]:
+        g = groups.get(str(k))  # a field without a key (None, NaN, blank) is its own draw, as group_codes has it
+        missing = g is None or (isinstance(g, float) and math.isnan(g)) or not str(g).strip()
+        return ("field", str(k)) if missing else ("group", g)
+
+    return len({unit(k) for k in keys})
 
 
 def interval_text(lo: float, hi: float, spec: str = ".3f") -> str:

@@ -77,13 +77,15 @@ def _r(x: float) -> float | None:
 
 def _declared_planted(table: pd.DataFrame) -> pd.Series:
     """The area each field's declaration says is planted: its ``declared_area_ha``, but 0 ha where it declares no
-    crop (``declared_crop`` blank: fallow, as the crop evaluation reads it) — a table without ``declared_crop`` is
+    crop (``declared_crop`` blank or ``fallow``, as the crop evaluation reads it) — a table without ``declared_crop`` is
     taken at its declared areas."""
     area = table["declared_area_ha"].astype("float64")
     if "declared_crop" not in table.columns:
         return area
     crop = table["declared_crop"].astype(object)
-    blank = crop.isna() | crop.map(lambda v: not str(v).strip())
+    # a blank cell, or the no-crop class written out (`fallow`, any case: an accepted declaration, read as no crop
+    # elsewhere — a review found it still counted planted)
+    blank = crop.isna() | crop.map(lambda v: str(v).strip().lower() in ("", "fallow"))
     return area.where(~blank.to_numpy(dtype=bool), 0.0)
 
 

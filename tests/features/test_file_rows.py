@@ -18,6 +18,10 @@ def test_a_csv_row_is_the_line_its_record_starts_on_as_pandas_reads_the_records(
     df = pd.read_csv(p, dtype=str, keep_default_na=False)
     assert df["a"].tolist() == ["1", "3", "", "x\ny", "6"]
     assert file_rows(str(p), range(5)) == ["line 3", "line 6", "line 7", "line 8", "line 11"]
+    kept = tmp_path / "k.csv"  # a quoted "" and a no-break space alone are rows to pandas (a review)
+    kept.write_text('a,b\n1,2\n""\n\u00a0\n   \n3,4\n')
+    assert pd.read_csv(kept, dtype=str, keep_default_na=False)["a"].tolist() == ["1", "", "\u00a0", "3"]
+    assert file_rows(str(kept), range(4)) == ["line 2", "line 3", "line 4", "line 6"]
     assert file_rows(str(tmp_path / "gone.csv"), [0, 3]) == ["line 2", "line 5"]  # unreadable: counted from the header
     assert file_rows("t.parquet", [0, 3]) == ["row 1", "row 4"]
 

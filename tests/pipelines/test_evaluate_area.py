@@ -402,3 +402,8 @@ def test_a_blank_crop_declaration_declares_nothing_planted() -> None:
     old = area_metrics(t.drop(columns="declared_crop"))
     assert old["never_planted"]["baseline_recall"] == 0.0
     assert old["county_total"]["declared_ha"] == pytest.approx(float(t["declared_area_ha"].sum()))
+    # the no-crop class written out is the same declaration as a blank cell (a review: `fallow` counted planted)
+    written = t.assign(declared_crop=t["declared_crop"].map(lambda v: " Fallow" if v is None or not str(v).strip()
+                                                            else v))
+    assert area_metrics(written)["never_planted"] == np_block
+    assert area_metrics(written)["county_total"]["declared_ha"] == pytest.approx(declared)
