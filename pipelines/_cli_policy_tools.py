@@ -137,7 +137,8 @@ def policy_validate_cmd(
                "content_hash": policy.content_hash, "source": policy.source, "profiles": list(policy.profiles),
                "parsed": True, "valid": not problems, "checks": checks, "problems": problems})
     else:
-        echo(f"{'parsed' if problems else 'valid'}: {policy.policy_id} v{policy.version} (hash "
+        shown = policy.version if policy.version[:1] in ("v", "V") else f"v{policy.version}"  # not "vv2026.12.10"
+        echo(f"{'parsed' if problems else 'valid'}: {policy.policy_id} {shown} (hash "
              f"{policy.content_hash[:12]}), profiles {', '.join(policy.profiles)} ({policy.source})")
         for line in _check_lines(checks):
             echo(line)

@@ -277,32 +277,38 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
     # "Worker process still alive after 4.0 seconds, killing", "Restarting worker": the nanny's WARNINGs of a stop
     # (Ctrl-C, SIGTERM) printed before the command's one line (a review)
     logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
+    cluster, failed = None, None
     with _quiet_start() as stopped:
         try:
             cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                    memory_limit=memory_limit, dashboard_address=":0", silence_logs=logging.CRITICAL,
                                    local_directory=local_directory,
                                    preload=["pipelines._dask_worker_signals"])  # Ctrl-C for the command only
-        except Exception as e:
-            if stopped:  # the workers stopped by the Ctrl-C while they started
-                raise KeyboardInterrupt from None
-            if not isinstance(e, (RuntimeError, TimeoutError, OSError)):
-                raise
-            reason = " ".join(str(e).split())[:200] or type(e).__name__  # a host whose loopback ports are blocked
-            raise RunInputError(what="dask runner", problem=(
-                f"the local cluster of {workers or 2} worker process(es) did not start ({reason}): the workers talk "
-                "to their scheduler over loopback TCP — check that this host allows it, or run without --workers")
-                                ) from None
-    if stopped:  # a Ctrl-C while the cluster started: taken now, as the command takes any
-        cluster.close()
-        raise KeyboardInterrupt
+        except Exception as e:  # the workers stopped by a Ctrl-C while they started, or a host refusing the cluster
+            failed = e
+    if stopped:  # a Ctrl-C or SIGTERM while the cluster started: taken now, as the command takes any (its handler)
+        if cluster is not None:
+            cluster.close()
+        import signal
+
+        signal.raise_signal(stopped[0])
+        raise KeyboardInterrupt  # a handler that did not raise (ignored): stopped all the same
+    if failed is not None:
+        if not isinstance(failed, (RuntimeError, TimeoutError, OSError)):
+            raise failed
+        reason = " ".join(str(failed).split())[:200] or type(failed).__name__  # loopback ports blocked
+        raise RunInputError(what="dask runner", problem=(
+            f"the local cluster of {workers or 2} worker process(es) did not start ({reason}): the workers talk "
+            "to their scheduler over loopback TCP — check that this host allows it, or run without --workers")
+                            ) from None
+    assert cluster is not None
     return DaskRunner(Client(cluster), cluster)
 
 
 @contextlib.contextmanager
 def _quiet_start() -> Iterator[list[int]]:
-    """While a local cluster starts: a Ctrl-C (the terminal sends it to the whole process group) is noted, not
-    raised — in the list yielded — and the worker processes started meanwhile write their standard error to the
+    """While a local cluster starts: a Ctrl-C (the terminal sends it to the whole process group) or a SIGTERM is
+    noted, not raised — in the list yielded — and the worker processes started meanwhile write their standard error to the
     null device (they are spawned with this process's). Each had printed its KeyboardInterrupt traceback while
     importing, and the command a half-built cluster's (29–151 lines, a review); the command now takes the Ctrl-C once
     the cluster is up, or stopped. The workers' errors reach the command through their tasks, which says them."""
@@ -313,7 +319,10 @@ def _quiet_start() -> Iterator[list[int]]:
     if threading.current_thread() is not threading.main_thread():
         yield stopped
         return
-    before = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
+    def note(signum: int, frame: Any) -> None:
+        stopped.append(signum)
+
+    before = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     sys.stderr.flush()
     saved = os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
@@ -325,7 +334,8 @@ def _quiet_start() -> Iterator[list[int]]:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-        signal.signal(signal.SIGINT, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 _SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")

@@ -77,9 +77,10 @@ def superseded_policy_warning(store: DecisionStore, policy: Policy, warnings: li
     """A warning in ``warnings`` when the store holds records of a later version of ``policy``'s id: a run deciding
     under a superseded version (an archived file given as ``--policy``) said nothing, its records beside the later
     version's (a review; `policy validate --store` warned of it, the command deciding did not)."""
-    from underwriting.policy_tools import later_versions
+    from underwriting.policy import version_key, version_order
 
-    later = later_versions(policy, store.policy_blocks())
+    later = sorted((v for v in store.policy_versions(policy.policy_id) if version_order(v, policy.version) == 1),
+                   key=version_key)
     if later:
         warnings.append(f"policy {policy.policy_id} version {policy.version} decides this run, while this store holds "
                         f"records of a later version ({', '.join(later)}): `agcredit policy history` shows which "

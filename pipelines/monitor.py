@@ -358,7 +358,10 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     history = past_series(fields, imagery, str(season), cache_dir=cache_dir)
     feats = None
     if crop_model is not None:
+        from pipelines._featurize_models import unseen_region_warnings
+
         feats = crop_model.predict(res.series, cur.drop(columns="geometry", errors="ignore"), as_of)
+        warnings.extend(unseen_region_warnings(crop_model, cur))  # its CROP_MISMATCH alerts there unvalidated
     al = season_alerts(fields, res.series, history, str(season),
                        as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather,
                        crop_model=crop_model)

@@ -73,11 +73,19 @@ class AppendChecks(StoreConnections):
         with a version register its content hash in the store; a policy file changed without a new version (the
         records would name the same version for other rules) is refused, nothing written."""
         pols: dict[tuple[str, str], set[str]] = {}
+        spelled: dict[tuple[str, str], set[str]] = {}  # the versions as the files spell them
         for item in items:
             pol = item.body.get("policy") if isinstance(item.body, dict) else None
             if isinstance(pol, dict) and pol.get("content_hash") and pol.get("id") is not None:
-                pols.setdefault((str(pol["id"]), same_version(str(pol.get("version")))), set()).add(
-                    str(pol["content_hash"]))
+                key_ = (str(pol["id"]), same_version(str(pol.get("version"))))
+                pols.setdefault(key_, set()).add(str(pol["content_hash"]))
+                spelled.setdefault(key_, set()).add(str(pol.get("version")))
+
+        def new_version(pid: str, version: str) -> str:
+            other = sorted(v for v in spelled.get((pid, version), ()) if v != version)
+            return ("give the changed policy a new version" if not other else
+                    f"{other[0]} is version {version} (a version is compared as every spelling of it): if only its "
+                    f"spelling differs from that version's file, write {version}; else give the policy a new version")
         for (pid, version), digests in sorted(pols.items()):
             key = policy_meta_key(pid, version)
             known = conn.scalar(select(meta.c.value).where(meta.c.key == key))
@@ -92,16 +100,16 @@ class AppendChecks(StoreConnections):
                 if named and other:
                     raise StoreError(url=self.shown_url, problem=(
                         f"policy {pid} version {version} is named by this store's records with other content "
-                        f"(hash {sorted(named)[0][:12]}…; this file's {other[0][:12]}…): give the changed policy a new "
-                        "version; nothing was written"))
+                        f"(hash {sorted(named)[0][:12]}…; this file's {other[0][:12]}…): {new_version(pid, version)}; "
+                        "nothing was written"))
                 conn.execute(insert(meta), [{"key": key, "value": next(iter(digests))}])
                 continue
             other = sorted(digests - {known})
             if other:
                 raise StoreError(url=self.shown_url, problem=(
                     f"policy {pid} version {version} is recorded in this store with other content (hash "
-                    f"{known[:12]}…; this file's {other[0][:12]}…): give the changed policy a new version; nothing "
-                    "was written"))
+                    f"{known[:12]}…; this file's {other[0][:12]}…): {new_version(pid, version)}; nothing was "
+                    "written"))
 
     def _check_token_key(self, conn: Connection, *, record: bool = False) -> None:
         """The store's farmer tokens and the ones this process makes must come from one key: an ``AGCREDIT_TOKEN_KEY``

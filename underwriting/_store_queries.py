@@ -68,6 +68,15 @@ class StoreQueries(StoreConnections):
             value = conn.scalar(select(meta.c.value).where(meta.c.key == key))
         return None if value is None else str(value)
 
+    def policy_versions(self, policy_id: str) -> dict[str, set[str]]:
+        """The versions of policy ``policy_id`` the records name (as
+        :func:`underwriting._policy_versions.same_version` spells them), each with the content hashes named — one
+        DISTINCT query on SQLite, not every record's block (:meth:`policy_blocks`) — read only."""
+        from underwriting._store_append_checks import recorded_policies
+
+        with self._read() as conn:
+            return {v: h for (_, v), h in recorded_policies(conn, str(policy_id)).items()}
+
     def policy_blocks(self, season: str | None = None) -> pd.DataFrame:
         """Each record's ``policy`` block (of ``season``) in chain order: ``record_id``, ``seq``, ``kind``,
         ``supersedes``, ``application_id``, ``season``, ``as_of`` and ``policy`` (the block as JSON text, or a

@@ -41,14 +41,17 @@ def _credentials(profile: str | None, ep: dict[str, str] | None = None) -> tuple
         if missing:
             raise SentinelHubCredentialsError(source="environment", problem=(
                 f"{' and '.join(missing)} not set; set SH_CLIENT_ID and SH_CLIENT_SECRET to an OAuth client of "
-                f"your Sentinel Hub / CDSE account, or pass --profile NAME of a profile in {cfg_path}"))
+                f"your Sentinel Hub / CDSE account, or name a profile in {cfg_path} (--profile NAME of `imagery "
+                f"fetch` and `features series|build`; SH_PROFILE=NAME for the others, whose --profile is the "
+                f"policy's)"))
         return cid, secret, "SH_CLIENT_ID/SH_CLIENT_SECRET"
     source = f"sentinelhub profile {profile!r}"
     loaded = _load_profile(profile, no_file=(
         f"no sentinelhub config file at {cfg_path}; create the profile with "
         f"`sentinelhub.config --profile {profile} --sh_client_id ... --sh_client_secret ...` "
         f"or set SH_CLIENT_ID and SH_CLIENT_SECRET"),
-        not_found=f"profile not found in {cfg_path}; pass --profile NAME or set SH_CLIENT_ID and SH_CLIENT_SECRET")
+        not_found=f"profile not found in {cfg_path}; name another (--profile NAME, or SH_PROFILE=NAME where "
+                  f"--profile is the policy's) or set SH_CLIENT_ID and SH_CLIENT_SECRET")
     missing = [n for n, v in (("sh_client_id", loaded.sh_client_id), ("sh_client_secret", loaded.sh_client_secret))
                if not v]
     if missing:

@@ -314,7 +314,7 @@ def test_malformed_tiff_is_rejected_and_not_cached(tmp_path):
 def test_missing_credentials_say_what_to_set(tmp_path, monkeypatch):
     monkeypatch.delenv("SH_CLIENT_SECRET")
     add_catalog()
-    with pytest.raises(sh.SentinelHubCredentialsError, match=r"SH_CLIENT_SECRET not set.*--profile NAME"):
+    with pytest.raises(sh.SentinelHubCredentialsError, match=r"SH_CLIENT_SECRET not set.*--profile NAME of `imagery fetch` and `features series\|build`; SH_PROFILE=NAME for the others, whose --profile is the policy.s\)$"):
         sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "c", retry=FAST)
     assert len(responses.calls) == 0
 

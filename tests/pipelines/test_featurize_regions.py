@@ -20,3 +20,24 @@ def test_fields_of_a_region_the_crop_model_never_learned_are_warned() -> None:
         "region"]
     assert unseen_region_warnings(model, fields[fields["region"] == "in-smallholder"]) == []  # type: ignore[arg-type]
     assert unseen_region_warnings(SimpleNamespace(), fields) == []  # type: ignore[arg-type]  # saved without regions
+
+
+def test_monitor_says_it_too(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A review: `monitor --crop-model champion` on us-nebraska fields raised 82 CROP_MISMATCH alerts with the
+    in-smallholder model, stderr empty; `features build` warned. monitor warns as features build does."""
+    import datetime as dt
+
+    import features.series
+    import pipelines.featurize
+    from pipelines import monitor
+
+    monkeypatch.setattr(features.series, "build_series",
+                        lambda *a, **k: SimpleNamespace(series=pd.DataFrame(), warnings=[]))
+    monkeypatch.setattr(pipelines.featurize, "past_series", lambda *a, **k: pd.DataFrame())
+    monkeypatch.setattr(pipelines.featurize, "check_as_of_in_season", lambda *a, **k: None)
+    monkeypatch.setattr(monitor, "season_alerts", lambda *a, **k: pd.DataFrame())
+    model = SimpleNamespace(categories_={"region": ["in-smallholder"]}, predict=lambda *a, **k: pd.DataFrame())
+    fields = pd.DataFrame({"field_id": ["F1"], "season": ["2018"], "region": ["us-nebraska"]})
+    _, warned = monitor.alerts_as_of(fields, "scenes", "2018", dt.date(2018, 7, 20), crop_model=model,
+                                     params=monitor.AlertParams())
+    assert any("never learned" in w and "us-nebraska" in w for w in warned), warned

@@ -831,7 +831,10 @@ def test_a_version_spelled_otherwise_or_unregistered_still_names_one_content(url
 
     assert store.append(with_policy(make_items(2), "2026.11.1", "a" * 64), "analyst-7").written == 2
     for spelled in ("v2026.11.1", " 2026.11.1", "2026.11.01", "2026.11.1.0"):
-        with pytest.raises(StoreError, match=r"version 2026\.11\.1 is recorded in this store with other content"):
+        with pytest.raises(StoreError, match=r"version 2026\.11\.1 is recorded in this store with other content "
+                                             rf".*: {re.escape(spelled)} is version 2026\.11\.1 \(a version is compared "
+                                             r"as every spelling of it\): if only its spelling differs from that "
+                                             r"version's file, write 2026\.11\.1; else give the policy a new version"):
             store.append(with_policy(make_items(1, start=2), spelled, "b" * 64), "analyst-7")
     assert store.append(with_policy(make_items(1, start=2), "V2026.11.1", "a" * 64), "analyst-7").written == 1
     assert store.policy_content("agcredit-default", "v2026.11.01") == "a" * 64
