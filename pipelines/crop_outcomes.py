@@ -446,6 +446,12 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
         raise UserInputError(f"{fpath}: no field has a crop type (built before the model's first checkpoint, or "
                              "without a crop-type model): nothing to score")
     have_truth = truth.notna().to_numpy()
+    if "region" in feats.columns:  # another region's fields: said first, as yield-value says it (a review)
+        from pipelines.stability import region_mismatch
+
+        mismatch = region_mismatch(str(fpath), ANALYSED, str(v), feats["region"], gov.regions, have_truth)
+        if mismatch is not None:
+            raise mismatch
     cps = _row_checkpoints(model, registry.input_profile(ANALYSED, v), gov, feats, as_of)
     if cps is None:
         if checkpoint is None:

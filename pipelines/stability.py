@@ -107,7 +107,7 @@ class StabilityResult:
         out = [f"{self.name} version {self.version}{named}: the inputs of {self.source} ({self.scored_rows} rows as "
                f"of {self.as_of} of the crops it learned"
                + (f"; {self.rows_without_crop} without a crop, not valued, left out" if self.rows_without_crop else "")
-               + (f"; {sum(self.other_crops.values())} of crops it never learned, left out: "
+               + (f"; {sum(self.other_crops.values())} of crops it never learned or outside its scope, left out: "
                   + ", ".join(f"{k} {n}" for k, n in self.other_crops.items()) if self.other_crops else "")
                + f") against its training rows of checkpoint {self.checkpoint} ({self.training_rows} rows, median "
                f"day {self.checkpoint_day:.0f} of the season year; {why})"]
@@ -286,14 +286,24 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     crop = crop_of(feats)
     has_crop = known_crop(feats)
     learned = has_crop & crop.isin(model.categories_["crop"]).to_numpy()
-    mismatch = region_mismatch(path, name, str(v), feats["region"], registry.governance(name, v).regions, learned)
+    gov = registry.governance(name, v)
+    mismatch = region_mismatch(path, name, str(v), feats["region"], gov.regions, learned)
     if mismatch is not None:  # another region's calendar: its inputs are other columns (a review: "missing columns")
         raise mismatch
+    # the rows of the version's scope, as underwriting values them (a review: 21 rows of another region and the
+    # crops it learned but was not validated on, drift-tested, read "unlike every season", exit 1)
+    region = feats["region"].astype(str)
+    in_crops = crop.isin([str(c) for c in gov.crops]).to_numpy() if gov.crops else np.ones(len(feats), dtype=bool)
+    in_regions = region.isin([str(r) for r in gov.regions]).to_numpy() if gov.regions else np.ones(len(feats), bool)
+    outside = {f"{c} (outside its scope)": int(n) for c, n in crop[learned & ~in_crops].value_counts().items()}
+    outside |= {f"region {r}": int(n) for r, n in region[learned & in_crops & ~in_regions].value_counts().items()}
+    never = crop[has_crop & ~learned].value_counts()  # crops it never learned
+    learned = learned & in_crops & in_regions
     scored = feats[learned]
     if scored.empty:
         raise UserInputError(f"{path}: no row has a crop {name} version {v} learned ({', '.join(model.categories_['crop'])}"
                              "), nothing to compare")
-    others = crop[has_crop & ~learned].value_counts()
+    others = {str(k): int(n) for k, n in never.items()} | outside
     from models.errors import MissingWeatherError
 
     try:
@@ -332,7 +342,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
                            checkpoint_day=float(prof["as_of_day"]), chosen=checkpoint is not None, rows_day=day,
                            training_rows=int(prof["rows"]), scored_rows=len(scored),
                            rows_without_crop=int((~has_crop).sum()),
-                           other_crops={str(k): int(n) for k, n in sorted(others.items(), key=lambda x: (-x[1], x[0]))},
+                           other_crops=dict(sorted(others.items(), key=lambda x: (-x[1], x[0]))),
                            table=res.reset_index(drop=True),
                            not_compared=[c for c in NOT_COMPARED if c in prof["features"]],
                            held_out={str(k): int(x) for k, x in (prof.get("held_out_unusual") or {}).items()})

@@ -213,7 +213,7 @@ def test_a_copy_of_the_version_a_pin_an_alias_and_an_unlearned_crop_are_said(
 
 
 @pytest.mark.parametrize("case", ["other version", "other registry", "no crop model", "no lineage", "folder", "other folder",
-                                  "unknown alias", "in sample", "missing column", "conflicting rows", "unknown crop",
+                                  "unknown alias", "in sample", "another region", "missing column", "conflicting rows", "unknown crop",
                                   "name as crop", "vague cell", "season not a year", "blank id", "few", "empty",
                                   "no such season", "no id matches", "reported given", "verified to yield",
                                   "interval condition", "bad checkpoint", "no checkpoint", "other model",
@@ -236,6 +236,9 @@ def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkey
         args = ["--features", str(_write(feats, tmp_path / "f.parquet", None)), "--verified", vpath]
     elif case == "unknown alias":
         args += ["--version", "challenger"]
+    elif case == "another region":
+        args = ["--features", str(_write(feats.assign(region="atlantis"), tmp_path / "f.parquet", trained["built"])),
+                "--verified", vpath]
     elif case == "in sample":
         args = ["--features", str(_write(feats.assign(season="2018"), tmp_path / "f.parquet", trained["built"])),
                 "--verified", vpath, "--checkpoint", "end"]
@@ -284,6 +287,7 @@ def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkey
               "other folder": f"built with a saved crop-type model folder (sha256:0123456789abcdef) that is not "
                               f"version {ver} (sha256:",
               "unknown alias": "has no 'challenger' alias",
+              "another region": "the fields are of region atlantis, outside crop-type version 1's region scope (",
               "in sample": "season 2018 is not after the seasons crop-type version 1 trained on (2016, 2017, 2018)",
               "missing column": "missing column(s) verified_crop (1 in all) (expected field_id, season, verified_crop)",
               "conflicting rows": "1 field-season(s) verified twice with different crops, at data rows 4, 151",

@@ -223,3 +223,20 @@ def test_a_version_reading_weather_on_features_built_without_it_says_to_rebuild_
     assert ("alike.parquet: yield-value version 1 reads weather features (wx_gdd_season, wx_rain_season) and these "
             "features were built without them: build them again with the weather (agcredit features build … "
             "--weather F)") in r.stderr and "give the weather file" not in r.stderr
+
+
+def test_rows_outside_the_versions_scope_are_left_out_and_counted(trained: dict,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: rows of another region beside the version's own were drift-tested (102 unusual, exit 1 "unlike every
+    season") where `models performance` sets them aside; they are left out and counted, by region."""
+    alike = pd.read_parquet(trained["root"] / "alike.parquet")
+    base = json.loads(_run(trained, monkeypatch, "--features", str(trained["root"] / "alike.parquet"), "--version",
+                           trained["v"], "--json").stdout)
+    mixed = alike.copy()
+    mixed.loc[mixed.index[:10], "region"] = "in-smallholder"
+    mixed.to_parquet(trained["root"] / "mixed.parquet")
+    r = _run(trained, monkeypatch, "--features", str(trained["root"] / "mixed.parquet"), "--version", trained["v"],
+             "--json")
+    out = json.loads(r.stdout)
+    assert out["other_crops"].get("region in-smallholder") == 10, out["other_crops"]
+    assert out["scored_rows"] == base["scored_rows"] - 10
