@@ -302,7 +302,6 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     # this run's scene reads (none for a block whose part was reused); the blocks' summaries hold what the parts say
     metas = [{**s["series"], **s.pop("counts", {"read": 0, "cached": 0})} for s in summaries]
     outcome = d._series_outcome(fs, imagery, metas)
-    outcome.pop("fetch_summary", None)  # the series' request counts: a portfolio run reports its blocks' own
     outcome["outside_fields"], outcome["warnings"] = d._download_outcome(outcome["outside_fields"],
                                                                          outcome["warnings"], summary)
     outcome["parts_reused"] = sum(reused)

@@ -225,8 +225,7 @@ def _series_outcome(fs: Any, imagery: str | Path, metas: list[dict[str, Any]]) -
     return {"outside_fields": outside, "small_fields": sorted(f for m in metas for f in m["small"]),
             "dates_used": sorted({dt.date.fromisoformat(d) for m in metas for d in m["dates"]}),
             "scenes_read": sum(int(m["read"]) for m in metas), "scenes_cached": sum(int(m["cached"]) for m in metas),
-            "parts_reused": sum(bool(m.get("reused")) for m in metas), "warnings": warns,
-            "fetch_summary": _merged_fetch(metas)}
+            "parts_reused": sum(bool(m.get("reused")) for m in metas), "warnings": warns}
 
 
 def _merged_fetch(metas: list[dict[str, Any]]) -> Any:
@@ -291,7 +290,7 @@ def _series_merged(fs: Any, imagery: str | Path, results: list[tuple[str | pd.Da
     series = check_field_time_series(series, where="series")
     return DistributedSeries(series=series, n_partitions=len(results),
                              source=f"{imagery} ({len(results)} spatial blocks on {runner!r})",
-                             **_series_outcome(fs, imagery, metas))
+                             fetch_summary=_merged_fetch(metas), **_series_outcome(fs, imagery, metas))
 
 
 def run_series_seasons(fields: Any, imagery: str | Path, seasons: Sequence[str], *, runner: Runner | None = None,

@@ -97,7 +97,8 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
         from pipelines.county import read_history  # first, and labelled as read (a season `2008.0` had dropped out)
 
         h = read_history(hist_p)
-        records = h.assign(**{c: h[c].dt.strftime("%Y-%m-%d").fillna("") for c in ("sowing_date", "harvest_date")})
+        records = h.assign(**{col: h[col].dt.strftime("%Y-%m-%d").fillna("") for col in ("sowing_date",
+                                                                                          "harvest_date")})
     # the default as every other command's (AGCREDIT_CACHE_DIR, else the county's .cache)
     cache = Path(cache_dir) if cache_dir is not None else c.cache_dir / "series"
     frames, crop_frames = [], []
