@@ -55,8 +55,12 @@ STARTING = textwrap.dedent("""
     real = distributed.LocalCluster
 
     def starting(*args, **kwargs):  # the signal lands while the cluster starts, its workers spawned and importing
-        threading.Timer(0.7, os.killpg, (0, int(sys.argv[1]))).start()
-        return real(*args, **kwargs)
+        timer = threading.Timer(0.3, os.killpg, (0, int(sys.argv[1])))
+        timer.start()
+        try:
+            return real(*args, **kwargs)
+        finally:  # within the start whatever the machine's speed (a fast start had ended before the signal: CI)
+            timer.join()
 
     distributed.LocalCluster = starting
     try:
