@@ -77,8 +77,11 @@ _CURRENCY_WORD = re.compile(r"(?=.*(?:[^\W\d_]|/-$))(?:[^\W\d_]{2,3}\.?\s*)?[\d.
 #: currency codes and abbreviations an amount may be typed with (``INR 12000``, ``12000 inr``, ``Rs 12,000``)
 _CODES = "|".join(sorted({*MINOR_DIGITS, "RS", "RE"}, key=lambda c: (-len(c), c)))
 _CODE_WORD = re.compile(rf"(?i)(?<![^\W\d_])(?:{_CODES})\.?(?![^\W\d_])")
-#: digits in groups separated by spaces (``12 000``, ``1 20 000``, a narrow or no-break space too)
-_SPACE_GROUPED = re.compile(r"[+-]?\d+(?:[ \u00a0\u202f]\d+)+(?:\.\d+)?")
+#: digits in groups separated by spaces (``12 000``, ``1 20 000``, a narrow or no-break space too), decimals after a
+#: point or a comma (``12 000,50``: a French spreadsheet's amount)
+_SPACE_GROUPED = re.compile(r"[+-]?\d+(?:[ \u00a0\u202f]\d+)+(?:[.,]\d+)?")
+#: a number with a word of scale after it (``1.2 lakh``, ``3 crore``, ``50k``, ``1.5 million``)
+_SCALE_WORD = re.compile(r"(?i)[+-]?\d[\d.,]*\s*(?:lakhs?|lacs?|crores?|cr|k|mn|m|thousands?|millions?|bn|billions?)\.?")
 #: digits once grouping marks go: from 7 a phone or ID number's shape (features.identity.looks_personal)
 _PERSONAL_DIGITS = 7
 
@@ -91,7 +94,9 @@ def _amount_shown(text: str) -> bool:
     s = "".join(c for c in s if unicodedata.category(c) != "Sc")
     # decimals (one point, at most 2 digits after it) are no digits of a phone: INR 12,000.00 is quoted, an ID
     # number grouped with points (12.345.678) is not
+    # (after a comma too, when it is the only one: 12 000,50 is refused for its comma, quoted)
     whole = re.sub(r"\.\d{1,2}\s*$", "", s) if s.count(".") == 1 else s
+    whole = re.sub(r",\d{1,2}\s*$", "", whole) if whole.count(",") == 1 and "." not in whole else whole
     return bool(re.fullmatch(r"[\s+-]*\d[\d\s.,_]*", s)) and sum(c.isdigit() for c in whole) < _PERSONAL_DIGITS
 
 
@@ -105,6 +110,13 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     if typed and _EXPONENT.search(text):
         # "1e4" is a spreadsheet's rendering or a typo for 104, not an amount anyone types into a credit file
         raise MoneyError(where=where, value=value, expected="a number written out in digits (no exponent, as 1e4)")
+    if typed and _SCALE_WORD.fullmatch(text):
+        # "1.2 lakh", "50k": a word of scale is no digits a bank's file keeps — said as such (the letters had made it
+        # "shaped like a name"); quoted while its digits are too few for a phone or ID number
+        digits_only = re.sub(r"(?i)\s*[^\W\d_]+\.?$", "", text)
+        raise MoneyError(where=where, value=value, expected="a number written out in digits, without a word of "
+                                                            "scale (lakh, crore, k, million: 1.2 lakh is 120000)",
+                         shown=_amount_shown(digits_only))
     if typed and re.search(r"\d", text) and (any(unicodedata.category(c) == "Sc" for c in text)
                                               or _CURRENCY_WORD.fullmatch(text)):
         # "₹1,20,000", "Rs.45,000", "INR 45000", "45,000/-": the currency, not the grouping, is what is wrong (the
@@ -115,8 +127,10 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     if typed and _SPACE_GROUPED.fullmatch(text):
         # "12 000": spaces between digit groups (a French or Russian spreadsheet's thousands) are not read as an
         # amount; said as such — the digits quoted only while too few for a phone or ID number
-        raise MoneyError(where=where, value=value, expected="a number without spaces between its digits (as "
-                                                            "12000 or 12,000)", shown=_amount_shown(text))
+        comma = "," in text
+        raise MoneyError(where=where, value=value, expected="a number without spaces between its digits" +
+                         (" and with a point for decimals (as 12000.50 or 12,000.50)" if comma else
+                          " (as 12000 or 12,000)"), shown=_amount_shown(text))
     if "," in text and not _GROUPED.fullmatch(text):
         # "12500,50" is a decimal comma, not 1,250,050: only whole thousands groups (1,250,050.50) or the Indian
         # lakh/crore grouping (12,50,050.50) are digit grouping; anything else is refused, never guessed

@@ -97,7 +97,7 @@ class OverrideError(UserInputError):
 class OverridePersonalDataError(OverrideError):
     """A text for the permanent record holds personal data; names its kind (``kind``), never the text."""
 
-    def __init__(self, *, application_id: str, item: str, kind: str) -> None:
+    def __init__(self, *, application_id: str, item: str, kind: str, known: bool = False) -> None:
         self.item = item
         self.kind = kind
         if item == "reason":
@@ -106,7 +106,7 @@ class OverridePersonalDataError(OverrideError):
                 advice += " (write amounts with thousands separators and dates as YYYY-MM-DD)"
         else:
             advice = f"give the analyst's own name or id as the {item}"
-        super().__init__(application_id=application_id,
+        super().__init__(application_id=application_id, known=known,
                          problem=f"the {item} contains {kind}; decision records are permanent and must not hold "
                                  f"personal data — {advice}")
 
@@ -187,7 +187,7 @@ def _known_identifiers(applications: str | Path | pd.DataFrame, app_id: str) -> 
 
 
 def _screen(app_id: str, reason: str, operator: str, approver: str | None,
-            known: KnownIdentifiers | None) -> None:
+            known: KnownIdentifiers | None, found: bool = False) -> None:
     """Refuse personal data in the texts the record keeps (the reason: any phone/ID number or e-mail too)."""
     for item, text, generic in (("reason", reason, True), ("operator", operator, True),
                                 ("approver", approver, True)):
@@ -195,7 +195,7 @@ def _screen(app_id: str, reason: str, operator: str, approver: str | None,
             continue
         kind = personal_data_kind(text, known, generic=generic)
         if kind is not None:
-            raise OverridePersonalDataError(application_id=app_id, item=item, kind=kind)
+            raise OverridePersonalDataError(application_id=app_id, item=item, kind=kind, known=found)
 
 
 def _as_day(value: str | date, fail: Any) -> date:
@@ -345,7 +345,9 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     operator = str(operator or "").strip()
     approver = str(approver).strip() if approver is not None and str(approver).strip() else None
 
-    found = False  # whether the records are known to hold app_id (an argument matching none is never echoed)
+    # whether the records hold app_id as an application's id (an argument matching none is never echoed; one they
+    # hold is named even when the reason or operator is what is refused)
+    found = bool(app_id) and store.latest(app_id) is not None
 
     def fail(problem: str) -> OverrideError:
         return OverrideError(application_id=app_id, problem=problem, known=found)
@@ -355,7 +357,7 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     if not operator:
         raise fail("an operator is required")
     known = _known_identifiers(applications, app_id) if applications is not None else None
-    _screen(app_id, reason, operator, approver, known)
+    _screen(app_id, reason, operator, approver, known, found)
     if approver is not None and same_person(approver, operator):
         raise fail(f"the approver must be a second person, not the operator {operator!r}")
     for option, text, most in (("--reason", reason, REASON_MAX_CHARS), ("--operator", operator, PERSON_MAX_CHARS),

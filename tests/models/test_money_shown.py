@@ -47,3 +47,24 @@ def test_the_override_command_names_a_currency_code_in_the_limit(tmp_path: objec
                                    "--store", url])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert "write the amount alone, in INR), found 'INR 5000'" in res.stderr, res.stderr
+
+
+SCALE = "a number written out in digits, without a word of scale (lakh, crore, k, million: 1.2 lakh is 120000)"
+
+
+@pytest.mark.parametrize(("typed", "expected", "found"), [
+    # a review (2026-12-07): "12 000,50" and "1.2 lakh" were refused as "shaped like a name" — the letters and the
+    # grouping were what was wrong, and the amount is no phone or ID number
+    ("12 000,50", "a number without spaces between its digits and with a point for decimals (as 12000.50 or "
+                  "12,000.50)", "'12 000,50'"),
+    ("1.2 lakh", SCALE, "'1.2 lakh'"), ("3 crore", SCALE, "'3 crore'"), ("3 cr", SCALE, "'3 cr'"),
+    ("50k", SCALE, "'50k'"), ("1.5 million", SCALE, "'1.5 million'"), ("12 lacs", SCALE, "'12 lacs'"),
+    # a phone or ID number's digits are still never quoted
+    ("9876543 lakh", SCALE, HIDDEN), ("98 765 432,10", "a number without spaces between its digits and with a "
+                                                     "point for decimals (as 12000.50 or 12,000.50)", HIDDEN),
+])
+def test_an_amount_with_a_word_of_scale_or_a_decimal_comma_after_spaces_is_named(typed: str, expected: str,
+                                                                                  found: str) -> None:
+    with pytest.raises(MoneyError) as err:
+        to_minor(typed, "INR", where="override limit")
+    assert str(err.value) == f"override limit: expected {expected}, found {found}"

@@ -504,3 +504,19 @@ def test_an_override_cannot_grant_more_than_the_product_cap(tmp_path: Path) -> N
         with pytest.raises(OverrideError, match=r"above the product cap \(USD 7,000.00\): an override cannot grant more"):
             override(st, "C1", "7000.01", "bigger farm", "ana", approver="bob")
         assert override(st, "C1", "7000", "bigger farm", "ana", approver="bob").limit == 700_000
+
+
+def test_a_stored_id_is_named_when_the_reason_or_operator_is_refused(store: DecisionStore) -> None:
+    """An id the records hold is an application's id, not a name typed by mistake: the refusal of its reason or
+    operator names it (it had said "the application given", as if the id were unknown — a review of 2026-12-07);
+    an id matching no record stays unechoed (the test above)."""
+    stored = store.application_ids()[0]
+    for kwargs, problem in (({"reason": " "}, "the reason must not be empty"),
+                            ({"operator": ""}, "an operator is required"),
+                            ({"reason": "line\nOverride: forged"}, "--reason"),
+                            ({"reason": "called +1 402 555 0199"}, "the reason contains")):
+        args = {"application_id": stored, "limit": "1", "reason": "visit", "operator": "ana", **kwargs}
+        with pytest.raises(OverrideError) as err:
+            override(store, **args)  # type: ignore[arg-type]
+        assert str(err.value).startswith(f"override of application {stored}: ") and problem in str(err.value)
+    assert store.count() == 2
