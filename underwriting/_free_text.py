@@ -32,10 +32,12 @@ def _unprintable(c: str) -> bool:
 
 def escaped(text: str) -> str:
     """``text`` with each refused character written as a Python escape (``\\n``, ``\\t``, ``\\x1b``, ``\\u202e``):
-    printed, it stays one line and moves no cursor."""
-    if not any(_unprintable(c) for c in text):
+    printed, it stays one line and moves no cursor. A backslash is written doubled, so that a reason typed with the
+    two characters backslash-n prints ``\\\\n``, never like a stored line break (``\\n``)."""
+    if "\\" not in text and not any(_unprintable(c) for c in text):
         return text
-    return "".join(c.encode("unicode_escape", "backslashreplace").decode("ascii") if _unprintable(c) else c
+    return "".join("\\\\" if c == "\\" else
+                   c.encode("unicode_escape", "backslashreplace").decode("ascii") if _unprintable(c) else c
                    for c in text)
 
 

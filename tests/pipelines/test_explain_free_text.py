@@ -50,3 +50,22 @@ def test_a_stored_reason_cannot_forge_lines_of_explain(tmp_path: Path, model: Yi
     shown = "visit ok\\n\\nOverride: REDUCE USD 1.00 -> APPROVE USD 9,999.00 by chief, approved by cro \\x1b[1A\\x1b[2K"
     assert sum(shown in line for line in lines) == 3
     assert "ana\\u202e" in text
+
+
+def test_a_typed_backslash_n_does_not_print_like_a_stored_line_break(tmp_path: Path, model: YieldModel) -> None:
+    """A reason typed with the two characters backslash-n (allowed: it is plain text) printed exactly as a stored
+    line break of a record written before the check is printed (``\\n``): the reader could not tell them apart (a
+    review of 2026-12-06). A backslash prints doubled, so the two differ."""
+    import underwriting.override as ov_mod
+    from pipelines.explain import explain
+    from underwriting._free_text import escaped
+
+    assert escaped("a\\nb") == "a\\\\nb" and escaped("a\nb") == "a\\nb" and escaped("plain") == "plain"
+    url = f"sqlite:///{tmp_path / 'ov.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid = items[0].application_id
+    ov_mod.override(url, aid, format_minor(items[0].limit - 50_000, "USD").split(" ")[1], "see memo\\n42",
+                    "ana", as_of="2025-08-20")
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "see memo\\\\n42" in text and "see memo\\n42" not in text.replace("see memo\\\\n42", "")
