@@ -41,3 +41,24 @@ def test_monitor_says_it_too(monkeypatch) -> None:  # type: ignore[no-untyped-de
     _, warned = monitor.alerts_as_of(fields, "scenes", "2018", dt.date(2018, 7, 20), crop_model=model,
                                      params=monitor.AlertParams())
     assert any("never learned" in w and "us-nebraska" in w for w in warned), warned
+
+
+def test_report_says_it_too(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`report portfolio --county` on fields of a region the crop-type champion never learned drew its CROP_MISMATCH
+    alerts without a word (close of 2026-12-07): it warns as features build and monitor do."""
+    import pipelines.county
+    from pipelines import _cli_report, report
+
+    fields = pd.DataFrame({"field_id": ["F1"], "season": ["2018"], "region": ["us-nebraska"]})
+    county = SimpleNamespace(current_season="2018", region="us-nebraska", fields=lambda season=None: fields,
+                             imagery=None)
+    model = SimpleNamespace(categories_={"region": ["in-smallholder"]})
+    monkeypatch.setattr(pipelines.county, "County", lambda *a, **k: county)
+    monkeypatch.setattr(_cli_report, "_champion_crop_model", lambda day: (model, "crop-type v1"))
+    monkeypatch.setattr(_cli_report, "_champion_alert_params", lambda region, m: None)
+    monkeypatch.setattr(report, "build_report_data_county",
+                        lambda *a, **k: SimpleNamespace(**{"models_note": ""}))
+    monkeypatch.setattr(_cli_report.dataclasses, "replace", lambda d, **k: d)
+    _cli_report._data(tmp_path, None, None, "sqlite:///x.db", None, None, None)
+    said = capsys.readouterr().err
+    assert "warning: crop type: 1 field(s) of region(s) us-nebraska, which the crop-type model never learned" in said
