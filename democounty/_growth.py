@@ -158,6 +158,14 @@ def run_condition(cond: Condition) -> GrowthResult:
                        f"after {_MAX_RETRIES} shorter varieties: {last}")
 
 
+def quiet_worker() -> None:
+    """A pool's worker process ignores SIGINT: a Ctrl-C reaches the terminal's whole process group and the parent
+    stops the pool (each worker's own KeyboardInterrupt printed "Process ForkPoolWorker-1:" and a traceback)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_pool(conditions: list[Condition], workers: int = 2) -> dict[str, GrowthResult]:
     """Run every condition (in ``workers`` processes when worthwhile); results keyed by condition id."""
     if workers <= 1 or len(conditions) < 12:
@@ -166,7 +174,7 @@ def run_pool(conditions: list[Condition], workers: int = 2) -> dict[str, GrowthR
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        with ctx.Pool(processes=workers) as pool:
+        with ctx.Pool(processes=workers, initializer=quiet_worker) as pool:
             results = pool.map(run_condition, conditions, chunksize=4)
     return {r.condition_id: r for r in results}
 

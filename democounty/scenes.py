@@ -342,7 +342,11 @@ def _mix(st: _Static, i: int, day: date, region: str, plan: SkyPlan) -> tuple[np
 
 
 def _limit_threads() -> Any:
-    """Keep BLAS to one thread (its products here are small; the worker processes are the parallelism)."""
+    """Keep BLAS to one thread (its products here are small; the worker processes are the parallelism); a Ctrl-C is
+    the parent's to handle (:func:`democounty._growth.quiet_worker`)."""
+    from democounty._growth import quiet_worker
+
+    quiet_worker()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover

@@ -90,3 +90,31 @@ def test_a_ctrl_c_to_the_process_group_while_the_workers_start_is_taken_by_the_c
             break
         time.sleep(0.5)
     assert not left.split(), left
+
+
+POOL = textwrap.dedent("""
+    import os, signal, time
+    import democounty._growth as growth
+    from types import SimpleNamespace
+
+    def slow(c):  # a simulated growth season; the Ctrl-C lands while the workers run them (whatever the load)
+        if c == "3":
+            os.killpg(0, signal.SIGINT)
+        time.sleep(0.2)
+        return SimpleNamespace(condition_id=c)
+
+    growth.run_condition = slow
+    try:
+        growth.run_pool([str(i) for i in range(400)], workers=2)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+""")
+
+
+def test_a_ctrl_c_to_the_simulators_worker_pool_is_the_parents_alone() -> None:
+    """`simulate --workers 2` stopped by Ctrl-C printed "Process ForkPoolWorker-1:" and each worker's traceback (the
+    terminal's SIGINT reaches the whole process group): the workers ignore it and the parent stops the pool."""
+    proc = subprocess.run([sys.executable, "-c", POOL], check=False, capture_output=True, text=True, env=ENV,
+                          timeout=60, start_new_session=True)
+    assert proc.stdout == "stopped\n", (proc.stdout, proc.stderr)
+    assert "ForkPoolWorker" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
