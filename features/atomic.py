@@ -17,6 +17,19 @@ __all__ = ["cached_table", "check_writable", "undone_on_user_error", "private_te
            "write_all_atomic", "write_bytes_atomic", "write_table_atomic"]
 
 
+def _written_through(path: Path, name: Path | None = None, what: str = "output") -> Path:
+    """The file a write to ``path`` lands in: a symbolic link's target (the rename had replaced the link itself with
+    a file, the target left as it was); a path that exists and is no regular file — a device such as /dev/stdout,
+    a pipe or socket — is refused (a whole file is renamed into place: it cannot be streamed there)."""
+    from features.errors import UserInputError
+
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise UserInputError(f"{name or path}: the {what} is not a regular file (a device, pipe or socket): outputs "
+                             "are written whole into a file — give a file path")
+    return target
+
+
 def check_writable(out: str | Path, *, what: str = "output", shown: str | Path | None = None) -> Path:
     """Check, before any work, that a file can be written at ``out``: a :class:`~features.errors.UserInputError`
     naming the path when it is a folder, when a parent is a file, or when the nearest existing folder is not
@@ -25,8 +38,8 @@ def check_writable(out: str | Path, *, what: str = "output", shown: str | Path |
     instead of ``out`` when ``out`` is an internal name (e.g. ``simulate``'s ``<out>.partial`` build folder)."""
     from features.errors import UserInputError
 
-    path = Path(out)
-    name = Path(shown) if shown is not None else path
+    name = Path(shown) if shown is not None else Path(out)
+    path = _written_through(Path(out), name, what)
     if path.is_dir():
         raise UserInputError(f"{name}: the {what} is a folder (expected a file path)")
     folder = path.parent
@@ -40,7 +53,7 @@ def check_writable(out: str | Path, *, what: str = "output", shown: str | Path |
         os.unlink(tmp)
     except OSError as e:
         raise UserInputError(f"{name}: cannot write the {what} there ({e.strerror or type(e).__name__})") from None
-    return path
+    return Path(out)
 
 
 _UMASK_LOCK = threading.Lock()
@@ -219,8 +232,9 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     server, another team or Dask workers running as another user could not read the result) and renamed onto
     ``out`` in one step; on an error it is removed and ``out`` is untouched. The name carries this host and process
     (``.<name>.<host>-<pid>.<random><suffix>``), and the file is locked while this process lives, so a later write
-    into the folder removes what a killed process left there (:func:`_sweep_stale`)."""
-    path = Path(out)
+    into the folder removes what a killed process left there (:func:`_sweep_stale`). A symbolic link ``out`` is
+    written through: its target gets the bytes (:func:`_written_through`)."""
+    path = _written_through(Path(out))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _stage_beside(path, suffix)
     try:
@@ -320,7 +334,7 @@ def write_all_atomic(items: Sequence[tuple[Path, bytes]]) -> None:
     staged: list[tuple[Path, str]] = []
     try:
         for out, data in items:
-            path = Path(out)
+            path = _written_through(Path(out))
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = _stage_beside(path, ".tmp")
             staged.append((path, tmp))

@@ -150,3 +150,28 @@ def test_undone_on_user_error_puts_a_file_back_and_on_an_interrupt_when_asked(tm
             raise KeyboardInterrupt
         assert (p.read_bytes() if p.exists() else None) == (before if interrupted else b"new\n")
         p.unlink(missing_ok=True)
+
+
+def test_an_output_that_is_a_link_is_written_through_and_a_device_is_refused(tmp_path: Path) -> None:
+    """An `--out` that is a symbolic link (a bank's `latest.csv` pointing into a dated archive) had the link itself
+    replaced by a file, the target left stale; /dev/stdout or a pipe was "replaced" by a rename that cannot work there
+    (close of 2026-12-07). The link's target gets the bytes, the link stays; a device or pipe is refused, naming it."""
+    from features.atomic import write_all_atomic, write_bytes_atomic
+
+    (tmp_path / "archive").mkdir()
+    target, link = tmp_path / "archive" / "2026-12.csv", tmp_path / "latest.csv"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    assert check_writable(link) == link
+    write_bytes_atomic(b"new", link)
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    write_all_atomic([(link, b"newer"), (tmp_path / "other.csv", b"x")])
+    assert link.is_symlink() and target.read_bytes() == b"newer"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for out in (fifo, Path("/dev/null")):
+        with pytest.raises(UserInputError, match=r"the output is not a regular file \(a device, pipe or socket\)"):
+            check_writable(out)
+        with pytest.raises(UserInputError, match=r"is not a regular file"):
+            write_bytes_atomic(b"x", out)
+    assert Path("/dev/null").exists() and fifo.exists()
