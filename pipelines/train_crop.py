@@ -387,6 +387,12 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     raw = _read_table(labels_path, "labels")
     if "region" not in raw.columns and "season_start" not in raw.columns:
         raise UserInputError(f"crop-type labels {labels_path}: expected a region or season_start column, found neither")
+    if "season_start" in raw.columns and "season_end" not in raw.columns:
+        # each field's window is its season_start to its season_end (features._seasonal.field_windows): without the
+        # end the run failed naming an internal table and a parameter the command line has not (a review)
+        raise UserInputError(f"crop-type labels {labels_path}: a season_start column needs a season_end column beside "
+                             "it (the last day of each field's season), or a region column instead of both (its "
+                             "season calendar's window)")
     n_blank = int(_blank(raw[label_column]).sum()) if label_column in raw.columns else 0
     blank_note: list[str] = []
     n_read = len(raw)

@@ -425,6 +425,11 @@ def test_checkpoints_option_and_region_errors(tmp_path: Path, registry: Path) ->
     assert "the labels have no region column" in refused("own.csv") and "--region" in refused("own.csv")
     assert "mid given as MM-DD, which needs a region" in refused("own.csv", "--checkpoints", "mid=09-15,end=end")
     assert "region 'north' has no season window or calendar" in refused("north.csv")
+    # a season_start without its season_end (a review fed CAWa so): named, not an internal table's column
+    pd.read_csv(tmp_path / "own.csv").drop(columns="season_end").to_csv(tmp_path / "start_only.csv", index=False)
+    for extra in ((), ("--checkpoints", "mid=120,end=end"), ("--region", "in-smallholder")):
+        said = refused("start_only.csv", *extra)
+        assert "a season_start column needs a season_end column beside it" in said and "windows" not in said, said
     assert "name their own regions (in-smallholder)" in refused("labels.csv", "--region", "us-nebraska")
     r = runner.invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--checkpoints", "end=end"])
     assert r.exit_code == 2 and "--checkpoints and --region are for --series/--labels" in r.stderr
