@@ -61,9 +61,13 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
                 f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
                 "`override` follow the last written — review them")
         for said in res.policy_registrations:
-            err(f"warning: {said}: writers compare a file of that version with these records, and its next record "
-                "registers it again; if this store was written after registrations began, find out who changed its "
-                "metadata")
+            if "registered as content" in said:  # present and other than the records': writers refuse the version
+                err(f"warning: {said}: its metadata was changed — writers refuse that version until the registration "
+                    "names the content its records name; find out who changed it")
+            else:
+                err(f"warning: {said}: writers compare a file of that version with these records, and its next "
+                    "record registers it again; if this store was written after registrations began, find out who "
+                    "changed its metadata")
         if res.upgrade_pending:
             err(f"warning: no guard trigger(s) {', '.join(res.upgrade_pending)} and no record of being created with "
                 "them: a store of an earlier release (`agcredit audit upgrade-store` adds them; writers refuse the "

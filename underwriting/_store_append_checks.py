@@ -110,6 +110,22 @@ class AppendChecks(StoreConnections):
                     f"policy {pid} version {version} is recorded in this store with other content (hash "
                     f"{known[:12]}…; this file's {other[0][:12]}…): {new_version(pid, version)}; nothing was "
                     "written"))
+            self._check_registration_witnessed(conn, pid, version, str(known))
+
+    def _check_registration_witnessed(self, conn: Connection, pid: str, version: str, known: str) -> None:
+        """The registration a file matched must be the content the store's records name: a registration edited in
+        the unguarded metadata to a changed file's hash let that file write under the released version, exit 0 (a
+        review). Read once per version and store object (a scan of the records' policy blocks)."""
+        witnessed: set[tuple[str, str, str]] = self.__dict__.setdefault("_witnessed_registrations", set())
+        if (pid, version, known) in witnessed:
+            return
+        named = recorded_policies(conn, pid).get((pid, version), set())
+        if named and known not in named:  # (records of two contents, written before registrations began: kept)
+            raise StoreError(url=self.shown_url, problem=(
+                f"policy {pid} version {version} is registered in this store as content {known[:12]}…, but its "
+                f"records name {', '.join(h[:12] + '…' for h in sorted(named))}: its metadata was changed; nothing "
+                "was written — run `agcredit audit verify` and restore the registration its records name"))
+        witnessed.add((pid, version, known))
 
     def _check_token_key(self, conn: Connection, *, record: bool = False) -> None:
         """The store's farmer tokens and the ones this process makes must come from one key: an ``AGCREDIT_TOKEN_KEY``

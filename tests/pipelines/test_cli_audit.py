@@ -308,3 +308,20 @@ def test_export_checks_the_out_path_before_reading_the_store(url: str, tmp_path:
                                   f"error: {out}: the decisions export is a folder (expected a file path)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.db", "dir.csv"]
     assert (tmp_path / "afile").read_text() == "x" and not any((tmp_path / "dir.csv").iterdir())
+
+
+def test_verify_says_a_changed_registration_makes_writers_refuse_the_version(tmp_path: Path) -> None:
+    """A policy registration edited in the metadata: verify said writers "register it again" — true of a removed
+    registration only; one that differs from the records makes writers refuse the version (a review, 2026-12-07)."""
+    u = f"sqlite:///{tmp_path / 'p.db'}"
+    items = [DecisionItem(**{**i.__dict__, "body": {**i.body, "policy": {"id": "p", "version": "1",
+                                                                          "content_hash": "a" * 64}}})
+             for i in _items("2024", 2)]
+    with DecisionStore(u) as s:
+        s.append(items, operator="batch")
+        with s._write() as conn:
+            conn.execute(sa.text("UPDATE agc_meta SET value = :v WHERE key LIKE 'policy:%'"), {"v": "c" * 64})
+    res = runner.invoke(app, ["audit", "verify", "--store", u])
+    assert res.exit_code == 0 and "registered as content cccccccccccc…, its records name aaaaaaaaaaaa…" in res.stderr
+    assert "writers refuse that version until the registration names the content its records name" in res.stderr
+    assert "registers it again" not in res.stderr

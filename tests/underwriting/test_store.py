@@ -852,6 +852,14 @@ def test_a_version_spelled_otherwise_or_unregistered_still_names_one_content(url
     assert verify_store(url).policy_registrations == (
         f"policy agcredit-default version 2026.11.1: registered as content {'c' * 12}…, its records name "
         f"{'a' * 12}…",)
+    # the registration edited to a changed file's hash let that file write under the version (a review, 2026-12-07):
+    # the writer compares the registration it matched with the records, whatever store object writes
+    for writer in (store, DecisionStore(url)):
+        with pytest.raises(StoreError, match=r"version 2026\.11\.1 is registered in this store as content cccccccccccc…, "
+                                             r"but its records name aaaaaaaaaaaa…: its metadata was changed; nothing "
+                                             r"was written"):
+            writer.append(with_policy(make_items(1, start=4), "2026.11.1", "c" * 64), "analyst-7")
+    assert len(store.stored_ids([record_id_for(f"key-{i}") for i in range(6)])) == 4
 
 def test_a_new_sqlite_store_appears_only_with_its_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run killed between creating a new store and committing its first records left a store with a schema and
