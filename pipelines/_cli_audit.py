@@ -60,6 +60,11 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
             err(f"warning: {len(res.forked)} application(s) have forked records (two records start their chain or "
                 f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
                 "`override` follow the last written — review them")
+        if res.token_key_removed:
+            err("warning: the check of the token key the store's farmer tokens were made with is gone from its "
+                "metadata (the row noting that it was recorded is there): writers refuse the store — find out who "
+                "changed it, then run `agcredit audit upgrade-store` with AGCREDIT_TOKEN_KEY set to the key the "
+                "records were made with")
         for said in res.policy_registrations:
             if "registered as content" in said:  # present and other than the records': writers refuse the version
                 err(f"warning: {said}: its metadata was changed — writers refuse that version until the registration "
@@ -105,8 +110,10 @@ def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STO
 
     res = upgrade_store(store, expect_head=_head_hash(expect_head))
     head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
-    if res.added:
-        echo(f"upgraded {_shown(store_url(store))}: added {', '.join(res.added)}; {res.count} records, chain intact, "
+    if res.added or res.key_check:
+        done = ([f"added {', '.join(res.added)}"] if res.added else []) + (
+            [f"recorded the token key check {res.key_check} (of the key set now) again"] if res.key_check else [])
+        echo(f"upgraded {_shown(store_url(store))}: {'; '.join(done)}; {res.count} records, chain intact, "
              f"untouched{head}")
         if expect_head is None:
             err("warning: upgraded without --expect-head: the last records rewritten before the upgrade would go "

@@ -13,7 +13,7 @@ from features.identity import TOKEN_KEY_ENV, env_key_check
 from underwriting._policy_versions import same_version
 from underwriting._store_connections import StoreConnections
 from underwriting._store_records import _identifier_keys, _text_length, policy_block, policy_meta_key
-from underwriting._store_schema import TOKEN_KEY_CHECK, decisions, meta, record_id_for
+from underwriting._store_schema import KEY_CHECKS_KEY, TOKEN_KEY_CHECK, decisions, meta, record_id_for
 from underwriting.contracts import OUTCOMES
 from underwriting.errors import StoreError
 from underwriting.records import KINDS, DecisionItem
@@ -40,6 +40,14 @@ def recorded_policies(conn: Connection, policy_id: str | None = None) -> dict[tu
         if pid_ is not None and version is not None and digest and (policy_id is None or str(pid_) == policy_id):
             out.setdefault((str(pid_), same_version(str(version))), set()).add(str(digest))
     return out
+
+
+def key_check_removed(conn: Connection) -> bool:
+    """Whether the store has no token key check but the row noting one was recorded
+    (:data:`~underwriting._store_schema.KEY_CHECKS_KEY`): the check was removed around the API."""
+    keys = {str(k) for (k,) in conn.execute(select(meta.c.key).where(meta.c.key.in_((TOKEN_KEY_CHECK,
+                                                                                        KEY_CHECKS_KEY))))}
+    return keys == {KEY_CHECKS_KEY}
 
 
 class AppendChecks(StoreConnections):
@@ -137,8 +145,17 @@ class AppendChecks(StoreConnections):
             return
         theirs = conn.scalar(select(meta.c.value).where(meta.c.key == TOKEN_KEY_CHECK))
         if theirs is None:
+            if key_check_removed(conn):  # a store of this release with records: its check was there, now removed
+                raise StoreError(url=self.shown_url, problem=(
+                    "the check of the token key this store's farmer tokens were made with is gone from its metadata "
+                    "(the row noting that it was recorded is there): a run under another key would give "
+                    "the same farmers other tokens; nothing was written — find out who changed the metadata, then "
+                    f"run `agcredit audit upgrade-store` with {TOKEN_KEY_ENV} set to the key the records were made "
+                    "with (it records that key's check)"))
             if record:
                 conn.execute(insert(meta), [{"key": TOKEN_KEY_CHECK, "value": mine}])
+                if conn.scalar(select(meta.c.value).where(meta.c.key == KEY_CHECKS_KEY)) is None:
+                    conn.execute(insert(meta), [{"key": KEY_CHECKS_KEY, "value": "recorded beside the records"}])
             return
         if theirs != mine:
             raise StoreError(url=self.shown_url, problem=(
@@ -146,6 +163,8 @@ class AppendChecks(StoreConnections):
                 f"store's {theirs}): the same farmers would get other tokens; nothing was written — set the key the "
                 f"store was written with (`agcredit audit verify` says whether the key set is), or unset {TOKEN_KEY_ENV} "
                 "if your files carry their own farmer_token"))
+        if record and conn.scalar(select(meta.c.value).where(meta.c.key == KEY_CHECKS_KEY)) is None:
+            conn.execute(insert(meta), [{"key": KEY_CHECKS_KEY, "value": "recorded beside the records"}])
 
     def _check_chain_tokens(self, conn: Connection, items: Sequence[DecisionItem], seen: set[str]) -> None:
         """Under the write lock: a record names the farmer of the record it supersedes (re-underwriting, an override

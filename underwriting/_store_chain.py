@@ -35,10 +35,14 @@ class ChainChecks(StoreConnections):
         named. Then the guard triggers (refusing UPDATE and DELETE) must be in place, and ``expect_head`` — a head
         hash printed by an earlier verify — must still be a record of the chain (else records were cut from its
         end, which the links alone cannot show)."""
+        from underwriting._store_append_checks import key_check_removed
+
         with self._read() as conn:
             res = self._verify(conn, expect_head)
             registrations = _policy_registrations(conn) if res.ok else ()
-        return replace(res, token_key_check=self.token_key_check(), policy_registrations=registrations)
+            removed = key_check_removed(conn)
+        return replace(res, token_key_check=self.token_key_check(), policy_registrations=registrations,
+                       token_key_removed=removed)
 
     def token_key_check(self) -> str | None:
         """The check of the token key the store's farmer tokens were made with (:func:`features.identity.key_check`;
@@ -201,7 +205,27 @@ class ChainChecks(StoreConnections):
                 conn.exec_driver_sql(later[name])
                 conn.execute(insert(meta), [{"key": f"upgrade:{name}", "value": (
                     f"added {now} at head seq {res.head_seq or 0} hash {res.head_hash or '-'}")}])
-        return UpgradeResult(added=tuple(missing), count=res.count, head_seq=res.head_seq, head_hash=res.head_hash)
+            key_check = self._recorded_again(conn, now)
+        return UpgradeResult(added=tuple(missing), count=res.count, head_seq=res.head_seq, head_hash=res.head_hash,
+                             key_check=key_check)
+
+    def _recorded_again(self, conn: Connection, now: str) -> str | None:
+        """A token key check removed from the metadata (:func:`~underwriting._store_append_checks.key_check_removed`)
+        recorded again as the check of the key set now — the operator names it the key the records were made with;
+        None when nothing was recorded (no key set: refused, naming the variable)."""
+        from features.identity import TOKEN_KEY_ENV, env_key_check
+        from underwriting._store_append_checks import key_check_removed
+
+        if not key_check_removed(conn):
+            return None
+        mine = env_key_check()
+        if mine is None:
+            raise StoreError(url=self.shown_url, problem=(
+                f"the token key check is gone from the store's metadata: set {TOKEN_KEY_ENV} to the key the records "
+                "were made with to record its check again; nothing was changed"))
+        conn.execute(insert(meta), [{"key": TOKEN_KEY_CHECK, "value": mine},
+                                    {"key": f"upgrade:{TOKEN_KEY_CHECK}", "value": f"recorded again {now}"}])
+        return mine
 
 
 def other_key_text(theirs: str | None) -> str | None:

@@ -83,6 +83,9 @@ class VerifyResult:
     #: policy versions the records name whose registered content (the store's metadata, which no trigger guards)
     #: is missing or other than the records' — each a sentence
     policy_registrations: tuple[str, ...] = ()
+    #: the token key check was recorded and is gone from the metadata (writers refuse the store until
+    #: `agcredit audit upgrade-store` records it again)
+    token_key_removed: bool = False
 
     def raise_if_broken(self) -> None:
         if not self.ok:
@@ -99,6 +102,8 @@ class UpgradeResult:
     count: int
     head_seq: int | None = None
     head_hash: str | None = None
+    #: the token key check recorded again (a check removed from the metadata), None when none was
+    key_check: str | None = None
 
 
 @dataclass(frozen=True)

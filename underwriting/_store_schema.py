@@ -126,6 +126,10 @@ GUARDS_KEY = "guards"
 #: made with: recorded by the first append made with ``AGCREDIT_TOKEN_KEY`` set (a store of an earlier release: its
 #: next such append); writers under another key are refused
 TOKEN_KEY_CHECK = "token_key_check"
+#: agc_meta key written beside :data:`TOKEN_KEY_CHECK` when a check is recorded (since 2026-12-07, seventh): a store
+#: with this row but no check had the check removed — writers refuse it, `audit verify` warns (a review deleted the
+#: check and a run under another key wrote 153 records, exit 0)
+KEY_CHECKS_KEY = "token_key_recorded"
 
 
 def _norm(sql: str) -> str:

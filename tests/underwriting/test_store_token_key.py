@@ -200,3 +200,36 @@ def test_audit_verify_names_the_stores_key_check_and_warns_of_another_key(tmp_pa
                              f"(key check {b}; the store's {a}); writers refuse the store under it")
     key.delenv(TOKEN_KEY_ENV)
     assert verify() == (out, "")
+
+
+def test_a_key_check_removed_from_the_metadata_is_refused_warned_and_recorded_again_by_upgrade(
+        url: str, key: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A review deleted `token_key_check` from agc_meta; a run under another key then wrote 153 records (306 tokens
+    for 153 farmers) and recorded its own check, verify OK. The row noting the check was recorded stays: writers
+    refuse the store, verify warns, and `audit upgrade-store` under the records' key records the check again."""
+    from underwriting.store import upgrade_store
+
+    with DecisionStore(url) as st:
+        st.append(make_items(2), operator="analyst-7")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM agc_meta WHERE key = 'token_key_check'"))
+    engine.dispose()
+    assert verify_store(url).ok and verify_store(url).token_key_removed
+    key.setenv(TOKEN_KEY_ENV, KEY_B)
+    with pytest.raises(StoreError, match=r"the check of the token key this store's farmer tokens were made with is "
+                                         r"gone from its metadata .*nothing was written"):
+        with DecisionStore(url) as st:
+            st.append(make_items(1, start=2), operator="analyst-7")
+    res = CliRunner().invoke(app, ["audit", "verify", "--store", url])
+    assert res.exit_code == 0 and "warning: the check of the token key" in res.stderr and KEY_B not in res.stderr
+    key.delenv(TOKEN_KEY_ENV)
+    with pytest.raises(StoreError, match=r"set AGCREDIT_TOKEN_KEY to the key the records were made with"):
+        upgrade_store(url)
+    key.setenv(TOKEN_KEY_ENV, KEY_A)
+    up = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert up.exit_code == 0 and f"recorded the token key check {key_check(KEY_A.encode())}" in up.stdout, up.output
+    assert _recorded(url) == key_check(KEY_A.encode()) and not verify_store(url).token_key_removed
+    with DecisionStore(url) as st:
+        assert st.append(make_items(1, start=2), operator="analyst-7").written == 1
+    assert verify_store(url).count == 3
