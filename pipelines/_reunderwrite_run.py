@@ -284,6 +284,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             mine = alerts[alerts["farmer_token"] == item.farmer_token] if len(alerts) else alerts
             new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules(), st.get)
             rid = record_id_for(new.idempotency_key)
+            if prev is not None and prev.record_id != rid and st.get(rid) is not None:
+                # this date's record is stored: by another run of the same checkpoint that committed between the two
+                # reads (it read as "replaced since", the line left out of the counts: a review), or replaced since —
+                # the application's latest record read again tells them apart
+                prev = st.latest(item.application_id, as_of=as_of)
             if prev is not None and prev.record_id == rid:
                 # this very record is stored (a re-run): rebuild it against what it superseded
                 stored, prev = prev, st.get(prev.supersedes) if prev.supersedes else None

@@ -2046,3 +2046,34 @@ def test_due_after_a_plain_run_of_a_checkpoints_date_logs_it_covered(world: dict
     with DecisionStore(url) as st:
         assert st.count() == n + sum(r.written for _, r in ran) and st.verify().ok
     _one_chain_per_application(url)
+
+
+def test_a_run_of_the_same_checkpoint_committing_meanwhile_is_not_read_as_replaced_since(world: dict[str, Any],
+                                                                                         tmp_path: Path) -> None:
+    """Two runs of one checkpoint at once (a review, on PostgreSQL): the other run committed between this run's read
+    of an application's latest record and its look-up of this date's record — the line read as "already
+    re-underwritten … and replaced since", left out of the counts. Read again, it is the re-run it is."""
+    c, season, cps = world["county"], world["season"], world["cps"]
+    url = f"sqlite:///{tmp_path / 'race.db'}"  # the first decisions only (other tests add checkpoints to the world's)
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    first = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
+                                alert_params=AlertParams(min_band_fields=1))
+    assert first.written > 0
+
+    class CommittedMeanwhile(DecisionStore):
+        """latest() answers once per application as before the other run committed (its first records)."""
+
+        seen: set[str] = set()
+
+        def latest(self, application_id: str, as_of: Any = None) -> Any:
+            if application_id in self.seen or as_of is None:
+                return super().latest(application_id, as_of=as_of)
+            self.seen.add(application_id)
+            return super().latest(application_id, as_of=cps["mid"] - timedelta(days=1))
+
+    with CommittedMeanwhile(url, create=False, writer=True) as st:
+        again = reunderwrite_county(c, season, cps["mid"], store=st, models=world["models"],
+                                    alert_params=AlertParams(min_band_fields=1))
+    assert again.written == 0 and again.already_present == first.written, (again.written, again.already_present)
+    assert not any("replaced since" in w for w in again.warnings), again.warnings
