@@ -234,7 +234,12 @@ def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) ->
             engine = create_engine(parsed, pool_pre_ping=False, isolation_level="READ COMMITTED",
                                    connect_args={"connect_timeout": 5})
             _pg_lock_timeout(engine, lock_timeout(), read_only=read_only)
-    except (ArgumentError, NoSuchModuleError, ImportError) as e:
+    except ImportError as e:  # a driver not installed (postgresql+psycopg:// names psycopg 3): name the one shipped
+        module = (e.name or str(e)).split(".")[0]
+        fix = "; write postgresql:// (or postgresql+psycopg2://), whose driver agcredit ships" \
+            if backend == "postgresql" else ""
+        raise StoreError(url=shown, problem=f"database driver '{module}' is not installed{fix}") from None
+    except (ArgumentError, NoSuchModuleError) as e:
         raise StoreError(url=shown, problem=f"cannot create an engine: {str(e).splitlines()[0]}") from None
     return engine
 

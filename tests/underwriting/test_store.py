@@ -743,6 +743,10 @@ def test_default_url_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # libpq's spelling (Heroku's DATABASE_URL): said how to write it, the password still masked
     ("postgres://u:s3cretPW@localhost/db", r"unsupported database 'postgres': write the scheme postgresql://"),
     ("sqlite:////nonexistent-folder/x/decisions.db", "unable to open database file"),
+    # psycopg 3's scheme (SQLAlchemy's docs): the driver shipped named (a review saw "cannot create an engine")
+    ("postgresql+psycopg://u:s3cretPW@localhost/db", r"database driver 'psycopg' is not installed; write "
+                                                     r"postgresql:// \(or postgresql\+psycopg2://\), whose driver "
+                                                     r"agcredit ships"),
 ])
 def test_bad_urls_give_one_line_store_errors(bad: str, message: str) -> None:
     with pytest.raises(StoreError, match=message) as info:
