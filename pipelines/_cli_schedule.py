@@ -52,7 +52,7 @@ def show(
 
     # a store named (AGCREDIT_STORE_URL in a deployment's env file) that `underwrite` has not created yet: the
     # schedule as without a store, said (it was refused, exit 2, until the first underwriting)
-    if store and new_sqlite_file(store_url(store)) is not None:
+    if store and (new_sqlite_file(store_url(store)) is not None or _empty_database(store_url(store))):
         echo(f"no decision store yet at {store_url(store)} (`agcredit underwrite` creates it): the coming checkpoints "
              "without their status")
         store = ""
@@ -158,3 +158,26 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
         else:
             out.append("due" if r.date.date() <= today else "coming")
     return out
+
+
+def _empty_database(url: str) -> bool:
+    """A server database (PostgreSQL) without agcredit's tables: a bank's database provisioned before the first
+    `underwrite` (it was refused, "no decision store there", where a SQLite file not yet created lists the
+    checkpoints). A database that cannot be reached is left to the store's own one-line error."""
+    if url.startswith("sqlite"):
+        return False
+    from sqlalchemy import inspect
+
+    from underwriting._store_schema import decisions, make_engine
+
+    try:
+        engine = make_engine(url, read_only=True)
+    except Exception:  # noqa: BLE001 — said by DecisionStore when it opens the URL
+        return False
+    try:
+        with engine.connect() as conn:
+            return not inspect(conn).has_table(decisions.name)
+    except Exception:  # noqa: BLE001 — as above
+        return False
+    finally:
+        engine.dispose()

@@ -620,3 +620,28 @@ def test_a_banks_checkpoints_are_added_to_the_packages_calendar_not_to_a_given_o
     finally:
         monkeypatch.delenv(REGIONS_ENV)
         clear_caches()
+
+
+def test_schedule_show_on_a_postgresql_database_without_the_store_yet_lists_the_checkpoints(pg_server: str) -> None:
+    """A bank's PostgreSQL database provisioned before the first `underwrite`: `schedule show --store` was refused
+    ("no decision store there (no agcredit tables)", exit 2) where a SQLite file not created yet lists the coming
+    checkpoints (a review, 2026-12-07). The same now, nothing created."""
+    import sqlalchemy as sa
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    engine = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE sched_empty")
+    engine.dispose()
+    url = pg_server.rsplit("/", 1)[0] + "/sched_empty"
+    args = ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today", "2024-08-01"]
+    r = CliRunner().invoke(app, [*args, "--store", url])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("no decision store yet at postgresql")
+    assert "\n".join(r.stdout.splitlines()[1:]) == CliRunner().invoke(app, args).stdout.rstrip("\n")
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert not sa.inspect(conn).get_table_names()  # nothing created
+    engine.dispose()
