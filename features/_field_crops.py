@@ -77,8 +77,7 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
     shown = [repr(n) for n in names if not personal(n) and close(n)][:5]
     others = sum(not personal(n) and not close(n) for n in names)
     if others:
-        shown.append(f"{others}{' other' if shown else ''} value(s) not spelled like a known crop (not shown: a name "
-                     "typed there never is)")
+        shown.append(f"{others} value(s) not spelled like any known crop (not shown: a name typed there never is)")
     if any(personal(n) for n in names):
         # a crop of several words ("pearl millet") has a name's shape: hidden too, the message says how to add it
         words = any(personal(n) and _WORDS.fullmatch(n.strip().replace("_", " ")) and n.strip().casefold() not in hidden
@@ -88,6 +87,16 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
                         "AGCREDIT_EXTRA_CROPS, e.g. pearl_millet" if words else "") + ")")
     where = (rows[unknown].astype(str) if rows is not None
              else pd.Series(file_rows(source, range(len(crops))), index=crops.index)[unknown])
-    raise FieldsError(source=source, problem=f"{column} {', '.join(shown)} not a known crop "
-                                             f"(known: {', '.join(sorted(known))}; add others with "
-                                             "AGCREDIT_EXTRA_CROPS); found at", offenders=list(where))
+    known_text = f"(known: {', '.join(sorted(known))}; add others with AGCREDIT_EXTRA_CROPS)"
+    if len(shown) == 1 and not others:  # one value, or only hidden ones: "declared_crop 'maise' not a known crop"
+        raise FieldsError(source=source, problem=f"{column} {shown[0]} not a known crop {known_text}; found at",
+                          offenders=list(where))
+    if len(shown) == 1:  # only values spelled like no crop
+        raise FieldsError(source=source, problem=f"{column}: {others} value(s) not a known crop nor spelled like one "
+                                                 f"(not shown: a name typed there never is) {known_text}; rows holding "
+                                                 "them", offenders=list(where))
+    # several kinds: each said once, the rows those of any of them (a review read "'mie', 23 other value(s) not
+    # spelled like a known crop (…) not a known crop; found at: 12855/2020" — the rows as if all held 'mie')
+    raise FieldsError(source=source, problem=f"{column}: {len(names)} value(s) not a known crop — "
+                                             f"{'; '.join(shown)} {known_text}; rows holding any of them",
+                      offenders=list(where))

@@ -289,7 +289,7 @@ CASES = [
     Case("fields-negative-area", _fields_with(declared_area_ha=[-4.0, 4.0, 4.0, 4.0]),
          r"fields\.gpkg.*declared_area_ha"),
     Case("fields-unknown-crop", _fields_with(declared_crop=["banana", "maize", "maize", "maize"]),
-         r"fields\.gpkg.*declared_crop 1 value\(s\) not spelled like a known crop.*not a known crop"),
+         r"fields\.gpkg.*declared_crop: 1 value\(s\) not a known crop nor spelled like one"),
     # --- imagery and the time series ------------------------------------------------------------
     Case("series-clouds-only", lambda e, d: _series(e, d, imagery=str(e["good"] / "cloudy")),
          r"(cloud|clear).*(no|none|every)|(no|none).*(clear|cloud)"),

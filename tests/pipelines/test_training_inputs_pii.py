@@ -73,9 +73,10 @@ def test_an_unknown_crop_is_quoted_only_when_spelled_like_a_known_crop() -> None
     names to tell a surname by: 'Wenteda' as a Book crop was quoted — a walkthrough, 2026-12-07, third)."""
     from features.fields import check_known_crops
 
-    with pytest.raises(UserInputError, match=r"declared_crop 'soybeen', 2 other value\(s\) not spelled like a known "
-                                             r"crop \(not shown: a name typed there never is\), <personal data> \(a "
-                                             r"name, phone or ID number, not shown\) not a known crop") as e:
+    with pytest.raises(UserInputError, match=r"declared_crop: 4 value\(s\) not a known crop — 'soybeen'; 2 value\(s\) "
+                                             r"not spelled like any known crop \(not shown: a name typed there never "
+                                             r"is\); <personal data> \(a name, phone or ID number, not shown\) \(known: "
+                                             r".*\); rows holding any of them: line 2, line 3, line 4, line 6") as e:
         check_known_crops(pd.Series(["soybeen", "quinoa", PHONE, "maize", "Wenteda"]), source="x.csv",
                           column="declared_crop")
     _no_pii(str(e.value))
