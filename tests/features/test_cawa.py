@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from features._crop_eval import cawa_benchmark, load_cawa
+from features._crop_eval import CAWA_ATTRS, CAWA_SERIES, cawa_benchmark, load_cawa
 from features.contracts import check_field_time_series
-from tests.conftest import require
+from pipelines.train_crop import COUNTY_PARAMS
+from tests.conftest import REPO, require
 
 
 def test_cawa_converts_to_field_time_series(shared_real) -> None:
@@ -33,3 +39,49 @@ def test_cawa_leave_one_region_out_beats_random_forest(shared_real) -> None:
     ct, rf = r["crop_type"], r["random_forest"]
     assert ct["accuracy"] > rf["accuracy"], (ct["accuracy"], rf["accuracy"])
     assert ct["macro_f1"] > rf["macro_f1"], (ct["macro_f1"], rf["macro_f1"])
+
+
+def _synthetic_cawa(folder: Path, mix: dict[str, tuple[int, int]] | None = None) -> Path:
+    """A small CAWa-shaped folder: regions × (cotton, wheat) counts, cotton greening late and wheat early."""
+    mix = mix or {"Alpha": (70, 10), "Beta": (40, 40), "Gamma": (10, 60)}
+    rng = np.random.default_rng(0)
+    doys = np.arange(1, 354, 16)
+    rows, attrs = [], []
+    for region, (n_cotton, n_wheat) in mix.items():
+        for crop, n, peak in (("cotton", n_cotton, 220), ("wheat", n_wheat, 120)):
+            for _ in range(n):
+                rows.append(0.15 + 0.6 * np.exp(-((doys - peak - rng.normal(0, 10)) / 40.0) ** 2)
+                            + rng.normal(0, 0.03, len(doys)))
+                attrs.append({"sampler": "x", "country": "Uzbekistan", "region": region, "date": "2018-06-01",
+                              "year": int(rng.integers(2015, 2019)), "label_1": crop, "label_2": "summer",
+                              "area": 1.0})
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(np.vstack(rows), columns=[str(d) for d in doys]).to_csv(folder / CAWA_SERIES, index=False)
+    pd.DataFrame(attrs).to_csv(folder / CAWA_ATTRS, index=False)
+    return folder
+
+
+def test_cawa_benchmark_scores_the_production_settings_and_a_majority_baseline(tmp_path: Path) -> None:
+    folder = _synthetic_cawa(tmp_path / "cawa")
+    r = cawa_benchmark(folder, n_estimators=20, rf_trees=20, n_boot=20, production=COUNTY_PARAMS)
+    # each fold predicts its training regions' most common class: wheat for Alpha, cotton for Beta and Gamma
+    assert r["majority"]["classes"] == {"Alpha": "wheat", "Beta": "cotton", "Gamma": "cotton"}
+    assert r["majority"]["accuracy"] == pytest.approx((10 + 40 + 10) / 230)
+    prod = r["production"]
+    assert prod["settings"] == COUNTY_PARAMS and 0 <= prod["ece"] <= 1 and prod["accuracy"] > 0.8
+    for m in (r["crop_type"], prod):
+        assert set(m["by_region"]) == {"Alpha", "Beta", "Gamma"}
+        assert m["by_region"]["Alpha"]["n"] == 80 and 0 < m["by_region"]["Alpha"]["confidence"] <= 1
+
+
+def test_bench_cawa_prints_production_and_majority_rows(tmp_path: Path) -> None:
+    folder = _synthetic_cawa(tmp_path / "cawa")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_cawa.py"), "--data", str(folder),
+                          "--seeds", "1", "--trees", "20"], check=False, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "crop_type, production settings (1 seed)" in out.stdout
+    assert "majority class of the training regions" in out.stdout and "(real" in out.stdout
+    assert "n_estimators=150" in out.stdout  # read from pipelines/train_crop.py, not copied
+    assert "Alpha" in out.stdout.split("per held-out region")[1]
+
