@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from features._crop_eval import cawa_benchmark  # noqa: E402
+from features.errors import UserInputError  # noqa: E402
 from pipelines.train_crop import COUNTY_PARAMS  # noqa: E402
 
 
@@ -52,10 +53,14 @@ def main() -> int:
         print(f"CAWa data not found at {args.data}: skipped")
         return 0
     t0 = time.perf_counter()
-    r = cawa_benchmark(args.data, n_estimators=args.trees, calibration_folds=args.calibration_folds,
-                       calibration_loss=args.calibration_loss, calibration=args.calibration, n_seeds=args.seeds,
-                       seed=args.seed, prior_adaptation=args.prior_adaptation,
-                       production=None if args.no_production else COUNTY_PARAMS)
+    try:
+        r = cawa_benchmark(args.data, n_estimators=args.trees, calibration_folds=args.calibration_folds,
+                           calibration_loss=args.calibration_loss, calibration=args.calibration, n_seeds=args.seeds,
+                           seed=args.seed, prior_adaptation=args.prior_adaptation,
+                           production=None if args.no_production else COUNTY_PARAMS)
+    except UserInputError as e:  # a file of the folder missing, unreadable or cut short: which one, in one line
+        print(f"bench_cawa: error: {e}", file=sys.stderr)
+        return 2
     secs = time.perf_counter() - t0
     print(f"CAWa leave-one-region-out (real data): {r['n']} polygons, {len(r['classes'])} classes "
           f"({', '.join(r['classes'])}), folds: {', '.join(r['regions'])}")

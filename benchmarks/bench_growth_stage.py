@@ -145,7 +145,7 @@ def bench_county(county: Path, cache_dir: Path | None, thermal: bool = True) -> 
     print(format_growth_evaluation(r))
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fields", type=int, default=2000)
     ap.add_argument("--real", type=Path, default=Path(os.environ.get("AGCREDIT_SHARED_DATA",
@@ -162,10 +162,17 @@ def main() -> None:
     if not a.skip_speed:
         bench_speed(a.fields)
     if not a.skip_eolearn:
-        bench_eolearn(a.real, a.grid)
+        import tests.features.test_eolearn_gapfill as eo
+
+        try:
+            bench_eolearn(a.real, a.grid)
+        except eo.PatchFileError as e:  # a file of the patch missing or broken: which one, in one line
+            print(f"bench_growth_stage: error: {e}", file=sys.stderr)
+            return 2
     for c in a.county:
         bench_county(c, a.cache_dir, thermal=not a.no_thermal)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

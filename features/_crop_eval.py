@@ -287,6 +287,28 @@ def loso_summary(per_season: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _read_cawa_csv(path: Path) -> pd.DataFrame:
+    """One CAWa CSV; :class:`UserInputError` naming the file when it is missing, unreadable or cut short (a last row
+    with fewer values than the header: pandas would pad it with NaN)."""
+    if not path.is_file():
+        raise UserInputError(f"CAWa data: {path} not found")
+    try:
+        table = pd.read_csv(path)
+        with path.open("rb") as f:
+            header = f.readline()
+            f.seek(max(0, path.stat().st_size - 65536))
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise UserInputError(f"CAWa data: {path} unreadable ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:200]})") from e
+    if lines and len(table):
+        want, got = header.count(b",") + 1, lines[-1].count(b",") + 1
+        if got < want:
+            raise UserInputError(f"CAWa data: {path} line {len(table) + 1} has {got} values, the header {want} "
+                                 "(the file is cut short)")
+    return table
+
+
 def load_cawa(folder: str | Path, *, nominal_pixels: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CAWa crop types as (FieldTimeSeries, labels).
 
@@ -295,11 +317,7 @@ def load_cawa(folder: str | Path, *, nominal_pixels: int = 100) -> tuple[pd.Data
     Labels: field_id, season, crop (label_1), region, season_start (1 January), season_end (31 December).
     """
     d = Path(folder)
-    try:
-        ts = pd.read_csv(d / CAWA_SERIES)
-        at = pd.read_csv(d / CAWA_ATTRS)
-    except OSError as e:
-        raise UserInputError(f"CAWa data {d}: expected {CAWA_SERIES} and {CAWA_ATTRS}, found {e}") from e
+    ts, at = _read_cawa_csv(d / CAWA_SERIES), _read_cawa_csv(d / CAWA_ATTRS)
     if len(ts) != len(at):
         raise UserInputError(f"CAWa data {d}: expected the same row count, found {len(ts)} series and {len(at)} rows")
     fid = [f"cawa{i:05d}" for i in range(len(at))]

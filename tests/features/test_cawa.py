@@ -12,14 +12,31 @@ import pytest
 
 from features._crop_eval import CAWA_ATTRS, CAWA_SERIES, cawa_benchmark, load_cawa
 from features.contracts import check_field_time_series
+from features.errors import UserInputError
 from pipelines.train_crop import COUNTY_PARAMS
 from tests.conftest import REPO, require
 
 
-def test_cawa_converts_to_field_time_series(shared_real) -> None:
-    folder = shared_real / "cawa_croptype"
+def real_cawa(root: Path) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    """``root/cawa_croptype`` and its (series, labels): a clean skip when the folder is absent (a failure under
+    AGCREDIT_NO_SKIP=1); a one-line failure naming the file when the folder is there but a file it reads is missing,
+    unreadable or cut short (a broken copy of the data is not a missing prerequisite)."""
+    folder = root / "cawa_croptype"
     require(folder.is_dir(), f"CAWa data not found at {folder}")
-    series, labels = load_cawa(folder)
+    try:
+        return (folder, *load_cawa(folder))
+    except UserInputError as e:
+        why = str(e)
+    pytest.fail(why, pytrace=False)  # outside the except: no chained traceback
+
+
+@pytest.fixture
+def cawa(shared_real: Path) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    return real_cawa(shared_real)
+
+
+def test_cawa_converts_to_field_time_series(cawa) -> None:
+    _, series, labels = cawa
     check_field_time_series(series)
     assert len(labels) == 8435 and len(series) == 8435 * 23
     first = series.loc[series["field_id"] == labels["field_id"].iloc[0]]
@@ -28,9 +45,8 @@ def test_cawa_converts_to_field_time_series(shared_real) -> None:
     assert np.isnan(first["std"]).all() and (first["n_clear"] == first["n_pixels"]).all()
 
 
-def test_cawa_leave_one_region_out_beats_random_forest(shared_real) -> None:
-    folder = shared_real / "cawa_croptype"
-    require(folder.is_dir(), f"CAWa data not found at {folder}")
+def test_cawa_leave_one_region_out_beats_random_forest(cawa) -> None:
+    folder = cawa[0]
     # uncalibrated, to keep the test short: the benchmark (benchmarks/bench_cawa.py) runs the vector
     # scaling fitted on the training regions' out-of-fold scores (which can move the arg-max; it
     # reached 0.744 / 0.373 there) and reports its ECE
@@ -85,3 +101,18 @@ def test_bench_cawa_prints_production_and_majority_rows(tmp_path: Path) -> None:
     assert "n_estimators=150" in out.stdout  # read from pipelines/train_crop.py, not copied
     assert "Alpha" in out.stdout.split("per held-out region")[1]
 
+
+def test_a_broken_cawa_folder_fails_naming_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGCREDIT_NO_SKIP", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        real_cawa(tmp_path)  # no cawa_croptype folder at all: a skip, as before
+    folder = _synthetic_cawa(tmp_path / "cawa_croptype")
+    raw = (folder / CAWA_SERIES).read_bytes()
+    (folder / CAWA_SERIES).write_bytes(raw[:-60])  # the last row cut short: pandas pads it with NaN
+    with pytest.raises(pytest.fail.Exception, match=rf"{CAWA_SERIES} line 231 has \d+ values, the header 23"):
+        real_cawa(tmp_path)
+    (folder / CAWA_SERIES).write_bytes(raw)
+    (folder / CAWA_ATTRS).unlink()
+    with pytest.raises(pytest.fail.Exception, match=rf"{CAWA_ATTRS} not found") as gone:
+        real_cawa(tmp_path)
+    assert "\n" not in str(gone.value)

@@ -40,21 +40,48 @@ class Patch:
     crs: str
 
 
+class PatchFileError(ValueError):
+    """A file of the eo-learn patch is missing or unreadable: its one-line message names the file."""
+
+
+#: the files :func:`load_patch` reads, under ``eolearn_patch/``
+PATCH_FILES = ("data/NDVI.npy", "mask/IS_VALID.npy", "timestamps.json", "bbox.geojson", "LULC_polygons.gpkg")
+
+
+def _read(path: Path, read: Any) -> Any:
+    """``read(path)``, or :class:`PatchFileError` naming the file (missing, truncated, not what it should be)."""
+    if not path.is_file():
+        raise PatchFileError(f"eo-learn patch: {path} not found")
+    try:
+        return read(path)
+    except Exception as e:  # noqa: BLE001 - any reader's failure is the file's: say which file, in one line
+        why = " ".join(str(e).split())[:200] or type(e).__name__
+        raise PatchFileError(f"eo-learn patch: {path} unreadable ({type(e).__name__}: {why})") from e
+
+
 def load_patch(root: Path) -> Patch:
+    """The patch under ``root/eolearn_patch``; :class:`PatchFileError` naming the first file of
+    :data:`PATCH_FILES` that is missing, unreadable or of the wrong shape."""
     import geopandas as gpd
     from rasterio.features import rasterize
     from rasterio.transform import from_bounds
 
     d = root / "eolearn_patch"
-    ndvi = np.load(d / "data" / "NDVI.npy")[..., 0]
-    valid = np.load(d / "mask" / "IS_VALID.npy")[..., 0].astype(bool)
-    dates = pd.DatetimeIndex(pd.to_datetime(json.loads((d / "timestamps.json").read_text())).normalize())
+    ndvi = _read(d / "data" / "NDVI.npy", np.load)[..., 0]
+    valid = _read(d / "mask" / "IS_VALID.npy", np.load)[..., 0].astype(bool)
+    if valid.shape != ndvi.shape:
+        raise PatchFileError(f"eo-learn patch: {d / 'mask' / 'IS_VALID.npy'} has shape {valid.shape}, "
+                             f"NDVI.npy {ndvi.shape}")
+    stamps = _read(d / "timestamps.json", lambda f: json.loads(f.read_text()))
+    dates = pd.DatetimeIndex(pd.to_datetime(stamps).normalize())
     n_t, h, w = ndvi.shape
-    box = json.loads((d / "bbox.geojson").read_text())
+    if len(dates) != n_t:
+        raise PatchFileError(f"eo-learn patch: {d / 'timestamps.json'} has {len(dates)} dates, NDVI.npy {n_t}")
+    box = _read(d / "bbox.geojson", lambda f: json.loads(f.read_text()))
     ring = box["coordinates"][0]
     xs, ys = [p[0] for p in ring], [p[1] for p in ring]
     transform = from_bounds(min(xs), min(ys), max(xs), max(ys), w, h)
-    poly = gpd.read_file(d / "LULC_polygons.gpkg")
+    poly = _read(d / "LULC_polygons.gpkg", gpd.read_file)
     lab = rasterize([(g, i + 1) for i, g in enumerate(poly.geometry)], out_shape=(h, w), transform=transform,
                     fill=0, dtype="int32").ravel()
     return Patch(ndvi.reshape(n_t, -1), valid.reshape(n_t, -1), lab, dates, transform, (h, w),
@@ -152,14 +179,26 @@ SEEDS = range(5)
 @pytest.fixture(scope="module")
 def patch() -> Patch:
     """The patch's arrays, loaded once per module (a module-scoped twin of ``shared_real``)."""
-    from tests.conftest import SHARED_REAL, require
+    from tests.conftest import SHARED_REAL
 
-    require((SHARED_REAL / "eolearn_patch" / "data" / "NDVI.npy").is_file(),
-            f"eolearn_patch not found under {SHARED_REAL} (set AGCREDIT_SHARED_DATA)")
-    with warnings.catch_warnings():
-        # rasterio's rasterize multiplies affine transforms with ``*`` (affine 3.x deprecation, not ours)
-        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-        return load_patch(SHARED_REAL)
+    return real_patch(SHARED_REAL)
+
+
+def real_patch(root: Path) -> Patch:
+    """The patch under ``root``: a clean skip when ``root/eolearn_patch`` is absent (a failure under
+    AGCREDIT_NO_SKIP=1); a one-line failure naming the file when the folder is there but a file it reads is missing
+    or broken (a broken copy of the data is not a missing prerequisite)."""
+    from tests.conftest import require
+
+    require((root / "eolearn_patch").is_dir(), f"eolearn_patch not found under {root} (set AGCREDIT_SHARED_DATA)")
+    try:
+        with warnings.catch_warnings():
+            # rasterio's rasterize multiplies affine transforms with ``*`` (affine 3.x deprecation, not ours)
+            warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+            return load_patch(root)
+    except PatchFileError as e:
+        why = str(e)
+    pytest.fail(why, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +255,31 @@ def test_eolearn_scene_offsets(patch_series: pd.DataFrame) -> None:
     assert r[0][0] <= SCENE_BOUND, f"seed 0: {r[0][0]:.3f} > {SCENE_BOUND}"
     mean = float(np.mean([x[0] for x in r]))
     assert mean <= ISSUE_TARGET, f"mean of seeds 0-4: {mean:.3f} > {ISSUE_TARGET}"
+
+
+def _broken_patch(root: Path, *, truncate: bool = False) -> Path:
+    """A patch folder holding only data/NDVI.npy (a few bytes cut off its end with ``truncate``)."""
+    d = root / "eolearn_patch" / "data"
+    d.mkdir(parents=True)
+    np.save(d / "NDVI.npy", np.zeros((3, 4, 4, 1), dtype="float32"))
+    if truncate:
+        raw = (d / "NDVI.npy").read_bytes()
+        (d / "NDVI.npy").write_bytes(raw[:-20])
+    return root
+
+
+def test_a_broken_patch_fails_naming_its_file_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"IS_VALID\.npy not found") as missing:
+        real_patch(_broken_patch(tmp_path / "a"))
+    with pytest.raises(pytest.fail.Exception, match=r"NDVI\.npy unreadable") as cut:
+        real_patch(_broken_patch(tmp_path / "b", truncate=True))
+    assert "\n" not in str(missing.value) and "\n" not in str(cut.value)
+
+
+def test_an_absent_patch_folder_still_skips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGCREDIT_NO_SKIP", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        real_patch(tmp_path)
+    monkeypatch.setenv("AGCREDIT_NO_SKIP", "1")
+    with pytest.raises(pytest.fail.Exception, match="AGCREDIT_NO_SKIP"):
+        real_patch(tmp_path)

@@ -14,13 +14,26 @@ from features.fields import area_ha
 ROUNDING_HA = 0.005
 
 
-@pytest.fixture
-def rpg(shared_real: Path) -> gpd.GeoDataFrame:
+def read_rpg(root: Path) -> gpd.GeoDataFrame:
+    """The parcels under ``root``: a clean skip when ``root/rpg_parcels`` is absent (a failure under
+    AGCREDIT_NO_SKIP=1); a one-line failure naming the file when the folder is there but the file is missing or
+    unreadable (a broken copy of the data is not a missing prerequisite)."""
     from tests.conftest import require
 
-    path = shared_real / "rpg_parcels" / "rpg_lyon_parcels.gpkg"
-    require(path.is_file(), f"{path} not found")
-    return gpd.read_file(path)
+    require((root / "rpg_parcels").is_dir(), f"rpg_parcels not found under {root} (set AGCREDIT_SHARED_DATA)")
+    path = root / "rpg_parcels" / "rpg_lyon_parcels.gpkg"
+    if not path.is_file():
+        pytest.fail(f"RPG parcels: {path} not found", pytrace=False)
+    try:
+        return gpd.read_file(path)
+    except Exception as e:  # noqa: BLE001 - whatever the reader says, the file is broken: say which, in one line
+        why = f"RPG parcels: {path} unreadable ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+    pytest.fail(why, pytrace=False)  # outside the except: no chained traceback
+
+
+@pytest.fixture
+def rpg(shared_real: Path) -> gpd.GeoDataFrame:
+    return read_rpg(shared_real)
 
 
 def test_equal_area_hectares_agree_with_declared(rpg: gpd.GeoDataFrame) -> None:
@@ -46,3 +59,16 @@ def test_equal_area_is_independent_of_the_input_crs(rpg: gpd.GeoDataFrame) -> No
         np.testing.assert_allclose(b, a, rtol=1e-4)
     # a naive Web-Mercator area is ~2× too large at 45° N: never used
     assert float((rpg.to_crs(3857).area / 1e4).sum() / a.sum()) > 1.8
+
+
+def test_a_broken_parcels_file_fails_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGCREDIT_NO_SKIP", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        read_rpg(tmp_path)  # no rpg_parcels folder at all: a skip, as before
+    (tmp_path / "rpg_parcels").mkdir()
+    with pytest.raises(pytest.fail.Exception, match=r"rpg_lyon_parcels\.gpkg not found"):
+        read_rpg(tmp_path)
+    (tmp_path / "rpg_parcels" / "rpg_lyon_parcels.gpkg").write_bytes(b"SQLite format 3\x00" + b"\x00" * 40)
+    with pytest.raises(pytest.fail.Exception, match=r"rpg_lyon_parcels\.gpkg unreadable") as cut:
+        read_rpg(tmp_path)
+    assert "\n" not in str(cut.value)
