@@ -34,9 +34,9 @@ from pipelines.train_crop import COUNTY_PARAMS  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(Path(os.environ.get("AGCREDIT_SHARED_DATA")
-                                               or REPO.parent / "shared" / "data" / "real") / "cawa_croptype"),
-                    help="the CAWa folder (default $AGCREDIT_SHARED_DATA/cawa_croptype, else ../shared/data/real/…)")
+    ap.add_argument("--data", default=None,
+                    help="the CAWa folder (default $AGCREDIT_SHARED_DATA/cawa_croptype, else ../shared/data/real/…; "
+                         "only that default absent is skipped, and not under AGCREDIT_NO_SKIP=1)")
     ap.add_argument("--trees", type=int, default=200, help="LightGBM boosting rounds")
     ap.add_argument("--calibration-folds", type=int, default=4)
     ap.add_argument("--calibration-loss", default="brier", choices=["brier", "nll", "ece"],
@@ -49,12 +49,18 @@ def main() -> int:
     ap.add_argument("--no-production", action="store_true",
                     help="leave out the production settings' row (pipelines/train_crop.py COUNTY_PARAMS, ≈ 90 s)")
     args = ap.parse_args()
-    if not Path(args.data).is_dir():
-        print(f"CAWa data not found at {args.data}: skipped")
+    data = args.data or str(Path(os.environ.get("AGCREDIT_SHARED_DATA") or REPO.parent / "shared" / "data" / "real")
+                            / "cawa_croptype")
+    if not Path(data).is_dir():
+        # a folder the user named (or any folder under AGCREDIT_NO_SKIP=1) must be there: an error, not a skip
+        if args.data is not None or os.environ.get("AGCREDIT_NO_SKIP", "") == "1":
+            print(f"bench_cawa: error: CAWa data not found: {data}", file=sys.stderr)
+            return 2
+        print(f"CAWa data not found at {data}: skipped")
         return 0
     t0 = time.perf_counter()
     try:
-        r = cawa_benchmark(args.data, n_estimators=args.trees, calibration_folds=args.calibration_folds,
+        r = cawa_benchmark(data, n_estimators=args.trees, calibration_folds=args.calibration_folds,
                            calibration_loss=args.calibration_loss, calibration=args.calibration, n_seeds=args.seeds,
                            seed=args.seed, prior_adaptation=args.prior_adaptation,
                            production=None if args.no_production else COUNTY_PARAMS)

@@ -96,9 +96,6 @@ def bench_eolearn(real: Path, grid: bool = False) -> None:
 
     import tests.features.test_eolearn_gapfill as eo
 
-    if not (real / "eolearn_patch").is_dir():
-        print(f"\n## eolearn: skipped ({real / 'eolearn_patch'} not found)")
-        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         p = eo.load_patch(real)
@@ -148,8 +145,9 @@ def bench_county(county: Path, cache_dir: Path | None, thermal: bool = True) -> 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fields", type=int, default=2000)
-    ap.add_argument("--real", type=Path, default=Path(os.environ.get("AGCREDIT_SHARED_DATA",
-                                                                      ROOT.parent / "shared" / "data" / "real")))
+    ap.add_argument("--real", type=Path, default=None,
+                    help="the real-data folder holding eolearn_patch/ (default $AGCREDIT_SHARED_DATA, else "
+                         "../shared/data/real; only that default absent is skipped, and not under AGCREDIT_NO_SKIP=1)")
     ap.add_argument("--county", type=Path, action="append", default=[])
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--skip-speed", action="store_true")
@@ -159,13 +157,26 @@ def main() -> int:
                     help="county evaluation without the county's weather: maturity expected in days (the comparison "
                          "behind the thermal-time rule)")
     a = ap.parse_args()
+    real = a.real or Path(os.environ.get("AGCREDIT_SHARED_DATA") or ROOT.parent / "shared" / "data" / "real")
+    eolearn = not a.skip_eolearn
+    if eolearn and not (real / "eolearn_patch").is_dir():
+        # a folder the user named (or any folder under AGCREDIT_NO_SKIP=1) must be there: an error, not a skip
+        if a.real is not None or os.environ.get("AGCREDIT_NO_SKIP", "") == "1":
+            print(f"bench_growth_stage: error: eo-learn patch not found: {real / 'eolearn_patch'}", file=sys.stderr)
+            return 2
+        print(f"\n## eolearn: skipped ({real / 'eolearn_patch'} not found)")
+        eolearn = False
+    for c in a.county:
+        if not c.is_dir():
+            print(f"bench_growth_stage: error: county folder not found: {c}", file=sys.stderr)
+            return 2
     if not a.skip_speed:
         bench_speed(a.fields)
-    if not a.skip_eolearn:
+    if eolearn:
         import tests.features.test_eolearn_gapfill as eo
 
         try:
-            bench_eolearn(a.real, a.grid)
+            bench_eolearn(real, a.grid)
         except eo.PatchFileError as e:  # a file of the patch missing or broken: which one, in one line
             print(f"bench_growth_stage: error: {e}", file=sys.stderr)
             return 2

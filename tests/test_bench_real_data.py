@@ -43,3 +43,22 @@ def test_bench_cawa_names_a_missing_or_cut_short_file(tmp_path: Path) -> None:
     (folder / CAWA_SERIES).write_bytes(raw)
     (folder / CAWA_ATTRS).unlink()
     _one_line_error(_bench("bench_cawa.py", "--data", str(folder)), CAWA_ATTRS, "not found")
+
+
+def test_bench_growth_stage_refuses_a_typed_folder_that_is_not_there(tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    _one_line_error(_bench("bench_growth_stage.py", "--skip-speed", "--real", str(typo)), str(typo))
+    # the default folder absent: skipped, exit 0 — but not under AGCREDIT_NO_SKIP=1
+    out = _bench("bench_growth_stage.py", "--skip-speed", env={"AGCREDIT_SHARED_DATA": str(typo)})
+    assert out.returncode == 0 and "skipped" in out.stdout, (out.returncode, out.stderr)
+    _one_line_error(_bench("bench_growth_stage.py", "--skip-speed",
+                           env={"AGCREDIT_SHARED_DATA": str(typo), "AGCREDIT_NO_SKIP": "1"}), str(typo))
+
+
+def test_bench_cawa_refuses_a_typed_folder_that_is_not_there(tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    _one_line_error(_bench("bench_cawa.py", "--data", str(typo)), str(typo))
+    out = _bench("bench_cawa.py", env={"AGCREDIT_SHARED_DATA": str(typo)})
+    assert out.returncode == 0 and "skipped" in out.stdout, (out.returncode, out.stderr)
+    _one_line_error(_bench("bench_cawa.py", env={"AGCREDIT_SHARED_DATA": str(typo), "AGCREDIT_NO_SKIP": "1"}),
+                    str(typo / "cawa_croptype"))
