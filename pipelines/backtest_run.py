@@ -35,7 +35,9 @@ How each past season is underwritten:
 - **Naive policy**: ``naive_per_ha`` minor units per declared hectare (capped by the request and
   the product cap, rounded to the step, below the minimum line no line). Default: the policy's
   own average limit per declared hectare over its lines (the same rate per hectare; the naive
-  policy lends it to every applicant, so its total is larger).
+  policy lends it to every applicant, so its total is larger), at the application's requested
+  term. ``naive-same`` lends the naive amount on the policy's own lines, each at the policy
+  line's term and under its crop (:func:`naive_same`).
 """
 
 from __future__ import annotations
@@ -341,15 +343,19 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
 def naive_same(lines: pd.DataFrame, naive: pd.DataFrame) -> pd.DataFrame:
     """The naive policy on the very loans the policy granted at each checkpoint (``policy`` "naive-same"): the
     like-for-like comparison (the "naive" rows lend to every applicant, a different population). Each policy line
-    of ``lines`` (season, checkpoint, application_id, crop) gets the naive amount and term of its application in
-    its season (matched on season and application id: an id is only unique within a season), under the policy
-    line's crop — so each crop row compares the same loans; the naive rows' crop is the farmer's main declared
-    crop, which put loans the policy classed as another crop under that one (cotton 55 naive-same vs 40 policy
-    lines on the demo county)."""
+    of ``lines`` (season, checkpoint, application_id, crop, term_days) gets the naive amount of its application in
+    its season (matched on season and application id: an id is only unique within a season), at the policy line's
+    term and under its crop — so each row differs from the policy's line in the amount only. The term sets the
+    interest the line must repay: at the application's requested term (152–240 days on the demo county, against
+    the policy's 1–9 days at ``end``) naive-same was charged interest the policy's line was not (4.9% not covered
+    instead of 3.7%). The naive rows' crop is the farmer's main declared crop, which put loans the policy classed
+    as another crop under that one (cotton 55 naive-same vs 40 policy lines on the demo county)."""
     key = ["season", "application_id"]
     nv = naive.assign(season=naive["season"].astype(str), application_id=naive["application_id"].astype(str))
-    nv = nv.drop(columns=[c for c in ("crop", "checkpoint", "policy") if c in nv.columns]).drop_duplicates(key)
-    own = lines[["season", "checkpoint", "application_id", "crop"]].astype({"season": str, "application_id": str})
+    nv = nv.drop(columns=[c for c in ("crop", "checkpoint", "policy", "term_days") if c in nv.columns])
+    nv = nv.drop_duplicates(key)
+    own = lines[["season", "checkpoint", "application_id", "crop", "term_days"]].astype(
+        {"season": str, "application_id": str})
     same = own.merge(nv, on=key, how="inner", validate="many_to_one")
     cols = list(dict.fromkeys([*naive.columns, "checkpoint", "policy"]))
     return same.assign(policy="naive-same")[cols].reset_index(drop=True)
@@ -399,8 +405,8 @@ def render_backtest(run: BacktestRun) -> str:
            f"  yield model: {run.models['yield']}; crop type: {run.models['crop_type']}",
            f"  naive policy: {format_minor(run.naive_per_ha, cur)} per declared ha",
            "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests",
-           "  naive-same = the naive amount on the very loans the policy granted at that checkpoint, each under its "
-           "policy line's crop (like for like: the same lines in each crop row)",
+           "  naive-same = the naive amount on the very loans the policy granted at that checkpoint, each at its "
+           "policy line's term and under its crop (like for like: only the amount differs)",
            *(["  naive-same: the naive amount is below the minimum line on "
               + ", ".join(f"{n} ({k})" for k, n in run.naive_same_unlent.items())
               + " of the policy's lines: it lends nothing there, and those lines are not in its rows"]
