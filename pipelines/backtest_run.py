@@ -7,6 +7,12 @@ granted line with what the farmer REPORTED harvesting (``records/history.csv``; 
 limit × (1 + rate × term / 365) (:mod:`underwriting.backtest`). Beside it runs the naive
 policy: a fixed amount per declared hectare.
 
+The yardstick is fixed: the advance rate and annual rate of the profile in the SHIPPED policy
+(:func:`_yardstick`), whichever policy is tested — a candidate policy's own advance rate had
+moved the test under the naive baseline too (``--policy`` with in-kcc advance_rate 0.95: the
+naive policy's identical lines 6 → 5 not covered), so a candidate was not compared against the
+same test. A profile the shipped policy has not is measured by the tested policy's rates, said.
+
 How each past season is underwritten:
 
 - **Applications**: the county holds applications for the current season only; each farmer
@@ -97,6 +103,8 @@ class BacktestRun:
     #: per checkpoint, how many of the policy's lines the naive policy lends nothing on (its amount below the minimum
     #: line): the naive-same rows count the policy's other lines
     naive_same_unlent: dict[str, int] = field(default_factory=dict)
+    #: the test every line is measured by (:func:`_yardstick`): the advance rate and annual rate and whose they are
+    yardstick: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -105,7 +113,7 @@ class BacktestRun:
                 "county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
                 "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
                 "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
-                "warnings": self.warnings, "naive_same_unlent": self.naive_same_unlent,
+                "warnings": self.warnings, "naive_same_unlent": self.naive_same_unlent, "yardstick": self.yardstick,
                 "lines": rows(self.lines)}
 
 
@@ -318,7 +326,8 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     naive = pd.concat([naive_lines(d, per_ha, pol, prof_name).assign(season=s, checkpoint="any")
                        for s, d in declared.groupby("season", sort=True)], ignore_index=True).assign(policy="naive")
     same = naive_same(lines, naive)
-    result = backtest(pd.concat([lines, naive, same], ignore_index=True), realised, pol, prof_name)
+    yard, yard_desc = _yardstick(pol, prof_name, warnings)
+    result = backtest(pd.concat([lines, naive, same], ignore_index=True), realised, yard, prof_name)
     summary = pd.concat([summarise_backtest(result, by=("policy", "checkpoint", "profile", "crop")),
                          summarise_backtest(result.assign(crop="all"), by=("policy", "checkpoint", "profile", "crop"))],
                         ignore_index=True).sort_values(["policy", "checkpoint", "crop"], kind="stable")
@@ -337,7 +346,24 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                        models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)),
                        label=synthetic_label(c.path),
                        naive_same_unlent={str(k): int((g["limit"] <= 0).sum())
-                                          for k, g in same.groupby("checkpoint", sort=True)})
+                                          for k, g in same.groupby("checkpoint", sort=True)}, yardstick=yard_desc)
+
+
+def _yardstick(pol: Policy, profile: str, warnings: list[str]) -> tuple[Policy, str]:
+    """The policy whose profile's advance rate and annual rate define "not covered" for every line, and its words.
+
+    The shipped policy's profile: a candidate policy (``--policy``) is measured by the same test as the shipped one
+    and the naive baseline. A profile the shipped policy has not: the tested policy's own, with a warning.
+    """
+    shipped = default_policy()
+    yard, whose = (shipped, f"the shipped policy {shipped.version}") if profile in shipped.profiles \
+        else (pol, f"the tested policy {pol.version}")
+    if yard is pol:
+        warnings.append(f"profile {profile} is not in the shipped policy: not covered is measured with the tested "
+                        f"policy {pol.version}'s own advance rate and annual rate")
+    p = yard.profile(profile)
+    return yard, (f"advance rate {p.advance_rate:g} and annual rate {p.annual_rate:g} of {whose}'s {profile} "
+                  "profile, for every policy tested and the naive baseline")
 
 
 def naive_same(lines: pd.DataFrame, naive: pd.DataFrame) -> pd.DataFrame:
@@ -405,6 +431,7 @@ def render_backtest(run: BacktestRun) -> str:
            f"  yield model: {run.models['yield']}; crop type: {run.models['crop_type']}",
            f"  naive policy: {format_minor(run.naive_per_ha, cur)} per declared ha",
            "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests",
+           *([f"  yardstick: {run.yardstick}"] if run.yardstick else []),
            "  naive-same = the naive amount on the very loans the policy granted at that checkpoint, each at its "
            "policy line's term and under its crop (like for like: only the amount differs)",
            *(["  naive-same: the naive amount is below the minimum line on "

@@ -64,7 +64,12 @@ def realised_values(realised: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFram
 
 
 def backtest(lines: pd.DataFrame, realised: pd.DataFrame, policy: Policy, profile: str) -> pd.DataFrame:
-    """Per line: repayment due, realised cover and whether the line would not have been covered."""
+    """Per line: repayment due, realised cover and whether the line would not have been covered.
+
+    ``policy`` is the yardstick, not the policy under test: its profile's advance rate and annual
+    rate set the test for every line given, whichever policy granted it (the CLI passes the shipped
+    policy, so a candidate policy and the naive baseline are measured by the same test).
+    """
     _need(lines, ("application_id", "limit", "term_days", "crop"), "lines")
     _need(realised, ("application_id", "realised_value"), "realised values")
     prof = policy.profile(profile)

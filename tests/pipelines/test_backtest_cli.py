@@ -313,3 +313,24 @@ def test_naive_same_compares_the_same_loans_per_crop_and_season() -> None:
                       naive_per_ha=100, models={"yield": "y", "crop_type": "c"}, naive_same_unlent={"mid": 3})
     assert ("naive-same: the naive amount is below the minimum line on 3 (mid) of the policy's lines"
             in render_backtest(run))
+
+
+def test_a_candidate_policy_is_measured_by_the_shipped_yardstick(county: Path, yield_model_dir: Path) -> None:
+    """The not-covered test took the TESTED policy's advance rate: a candidate with in-kcc advance_rate 0.95 moved
+    the naive baseline's result (6 → 5 not covered on the demo county's 2008) though its lines were identical. Every
+    line is now measured by the shipped policy's rates, whichever policy is tested, and the run says so."""
+    from dataclasses import replace
+
+    pol = default_policy()
+    cand = replace(pol, profiles={**pol.profiles, "in-kcc": replace(pol.profile("in-kcc"), advance_rate=0.95)})
+    run = run_backtest(county, cand, yield_model=yield_model_dir, crop_model=TruthCropModel(county),
+                       naive_per_ha=50_000_00, checkpoints=["end"])
+    known = run.lines[run.lines["known"]]
+    assert len(known) > 0 and set(known["policy"]) >= {"naive"}
+    prof = pol.profile("in-kcc")
+    for r in known.itertuples():
+        assert r.realised_cover == int(int(r.realised_value) * 0.8)
+        assert r.uncovered == (int(r.realised_value) * prof.advance_rate < r.repayment_due)
+    assert run.yardstick.startswith(f"advance rate 0.8 and annual rate 0.07 of the shipped policy {pol.version}'s "
+                                    "in-kcc profile")
+    assert f"  yardstick: {run.yardstick}" in render_backtest(run) and run.to_dict()["yardstick"] == run.yardstick
