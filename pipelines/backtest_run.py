@@ -198,7 +198,7 @@ def _fixed_yield_model(spec: Any) -> tuple[Any, str]:
         from models.registry import SaveLoadFlavour, resolve
 
         got = resolve("yield-value", "champion", flavour=SaveLoadFlavour("models.yield_value:YieldModel"))
-        return got.model, f"yield-value v{got.version} (champion: in-sample on the tested seasons)"
+        return got.model, f"yield-value v{got.version} (champion)"
     if isinstance(spec, str | Path):
         p = Path(spec)
         if not p.is_dir():
@@ -266,6 +266,13 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     cm, cm_desc = _crop_model(crop_model)
     fixed, ym_desc = (None, "leave-one-season-out (trained without the tested season)") if loso \
         else _fixed_yield_model(yield_model)
+    if fixed is not None:
+        trained = [str(r) for r in (getattr(fixed, "categories_", None) or {}).get("region", [])]
+        if trained and c.region not in trained:  # said before any feature is built (it had failed on the columns)
+            raise BacktestError(county=str(c.path), problem=f"the yield model {ym_desc} was trained for region"
+                                f"{'s' * (len(trained) != 1)} {', '.join(trained)}, the county is of region "
+                                f"{c.region}: it values none of its fields — give --yield-model FOLDER trained on "
+                                f"{c.region}, or leave-one-season-out (the default) on a county with 2 past seasons")
     warnings: list[str] = []
     if prof.refer_after_harvest:
         # the backtest decides past seasons at their checkpoints to set the policy's valuation against what the crop

@@ -334,3 +334,19 @@ def test_a_candidate_policy_is_measured_by_the_shipped_yardstick(county: Path, y
     assert run.yardstick.startswith(f"advance rate 0.8 and annual rate 0.07 of the shipped policy {pol.version}'s "
                                     "in-kcc profile")
     assert f"  yardstick: {run.yardstick}" in render_backtest(run) and run.to_dict()["yardstick"] == run.yardstick
+
+
+def test_a_yield_model_of_another_region_is_one_line_naming_both(county: Path, yield_model_dir: Path) -> None:
+    """A us-nebraska county backtested with the in-smallholder champion failed on 'features do not match the training
+    columns: unseen columns feat_EVI_c19 … (45 in all)'. It is one line naming the model's region and the county's."""
+    c = county.parent / "other-region"
+    if not c.exists():
+        shutil.copytree(county, c, ignore=shutil.ignore_patterns(".cache", "weather"))
+    meta = json.loads((c / "county.json").read_text())
+    meta["region"] = "us-nebraska"
+    (c / "county.json").write_text(json.dumps(meta))
+    res = CliRunner().invoke(app, ["backtest", "--county", str(c), "--yield-model", str(yield_model_dir),
+                                   "--crop-model", "none"])
+    assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert ("the yield model saved model yield-model was trained for region in-smallholder, the county is of region "
+            "us-nebraska") in res.stderr and "--yield-model FOLDER" in res.stderr
