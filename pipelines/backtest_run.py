@@ -67,7 +67,7 @@ from underwriting.decisions import prices_known_on
 from underwriting.policy import Policy, default_policy, load_policy
 
 __all__ = ["BacktestRun", "BacktestError", "run_backtest", "render_backtest", "past_applications", "naive_same",
-           "realised_table", "CHECKPOINTS"]
+           "realised_table", "yield_gaps", "CHECKPOINTS"]
 
 CHECKPOINTS = ("mid", "end")
 Progress = Callable[[str], None]
@@ -105,6 +105,8 @@ class BacktestRun:
     naive_same_unlent: dict[str, int] = field(default_factory=dict)
     #: the test every line is measured by (:func:`_yardstick`): the advance rate and annual rate and whose they are
     yardstick: str = ""
+    #: seasons whose declared fields lack a reported yield (:func:`yield_gaps`), what that left out; also warnings
+    yield_gaps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -114,6 +116,7 @@ class BacktestRun:
                 "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
                 "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
                 "warnings": self.warnings, "naive_same_unlent": self.naive_same_unlent, "yardstick": self.yardstick,
+                "yield_gaps": self.yield_gaps,
                 "lines": rows(self.lines)}
 
 
@@ -134,6 +137,41 @@ def past_applications(applications: pd.DataFrame, fields: pd.DataFrame, season: 
     apps["application_id"] = (apps["application_id"].astype(str) + "/" + season).astype("str")
     apps["season"] = pd.Series([season] * len(apps), index=apps.index, dtype="str")
     return apps.sort_values("application_id", kind="stable").reset_index(drop=True)
+
+
+def yield_gaps(fields: pd.DataFrame, history: pd.DataFrame, season: str) -> tuple[int, int, int]:
+    """Of ``season``'s declared fields: how many, how many have no reported yield (no row in history.csv, or a row
+    with a sowing date and no yield — a row with neither is nothing sown) and how many of those have no row."""
+    f = fields.loc[(fields["season"].astype(str) == season) & fields["declared_crop"].notna(), "field_id"].astype(str)
+    h = history.loc[history["season"].astype(str) == season]
+    h = h.assign(field_id=h["field_id"].astype(str)).drop_duplicates("field_id").set_index("field_id")
+    no_row = ~f.isin(h.index)
+    got = h.loc[f[~no_row].tolist()]
+    sown_unreported = int((got["reported_yield_t_ha"].isna() & got["sowing_date"].notna()).sum())
+    return len(f), int(no_row.sum()) + sown_unreported, int(no_row.sum())
+
+
+def _gap_notes(c: County, history: pd.DataFrame, tested: Sequence[str], loso: bool) -> list[str]:
+    """Seasons whose declared fields lack reported yields, with counts and what the run left out: a season with
+    fields missing from history.csv on a line of its own; fields sown without a reported yield (a few in every
+    season of the demo county) in one line."""
+    notes, sown = [], []
+    for s in c.past_seasons:
+        train, score = loso and any(t != s for t in tested), s in tested
+        if not (train or score):
+            continue
+        m, n, k = yield_gaps(c.fields(s), history, s)
+        uses = [u for u, on in (("left out of the yield models trained on it (leave-one-season-out)", train),
+                                ("their lines' realised value unknown (counted apart)", score)) if on]
+        if k:
+            notes.append(f"{s}: {k} of {m} declared fields have no row in history.csv"
+                         + (f" and {n - k} more no reported yield" if n > k else "") + ": " + "; ".join(uses))
+        elif n:
+            sown.append(f"{s} {n} of {m}")
+    if sown:
+        notes.append(f"declared fields sown without a reported yield: {', '.join(sown)} — left out of the training "
+                     "of the yield models (leave-one-season-out), or the line's realised value unknown (tested)")
+    return notes
 
 
 def realised_table(apps: pd.DataFrame, fields: pd.DataFrame, history: pd.DataFrame, season: str) -> pd.DataFrame:
@@ -335,6 +373,11 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     same = naive_same(lines, naive)
     yard, yard_desc = _yardstick(pol, prof_name, warnings)
     result = backtest(pd.concat([lines, naive, same], ignore_index=True), realised, yard, prof_name)
+    gaps = _gap_notes(c, history, tested, loso)
+    if not result["known"].any():
+        gaps.insert(0, "no line has a known realised value: nothing is measured (every share n/a) — the tested "
+                       "seasons' declared fields have no reported yield in history.csv")
+    warnings += [f"reported yields: {g}" for g in gaps]
     summary = pd.concat([summarise_backtest(result, by=("policy", "checkpoint", "profile", "crop")),
                          summarise_backtest(result.assign(crop="all"), by=("policy", "checkpoint", "profile", "crop"))],
                         ignore_index=True).sort_values(["policy", "checkpoint", "crop"], kind="stable")
@@ -353,7 +396,8 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                        models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)),
                        label=synthetic_label(c.path),
                        naive_same_unlent={str(k): int((g["limit"] <= 0).sum())
-                                          for k, g in same.groupby("checkpoint", sort=True)}, yardstick=yard_desc)
+                                          for k, g in same.groupby("checkpoint", sort=True)}, yardstick=yard_desc,
+                       yield_gaps=gaps)
 
 
 def _yardstick(pol: Policy, profile: str, warnings: list[str]) -> tuple[Policy, str]:
@@ -439,6 +483,7 @@ def render_backtest(run: BacktestRun) -> str:
            f"  naive policy: {format_minor(run.naive_per_ha, cur)} per declared ha",
            "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests",
            *([f"  yardstick: {run.yardstick}"] if run.yardstick else []),
+           *(f"  reported yields missing: {g}" for g in run.yield_gaps),
            "  naive-same = the naive amount on the very loans the policy granted at that checkpoint, each at its "
            "policy line's term and under its crop (like for like: only the amount differs)",
            *(["  naive-same: the naive amount is below the minimum line on "

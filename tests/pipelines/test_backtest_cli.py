@@ -350,3 +350,47 @@ def test_a_yield_model_of_another_region_is_one_line_naming_both(county: Path, y
     assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0, res.stderr
     assert ("the yield model saved model yield-model was trained for region in-smallholder, the county is of region "
             "us-nebraska") in res.stderr and "--yield-model FOLDER" in res.stderr
+
+
+def test_seasons_without_reported_yields_are_said() -> None:
+    """A history.csv without 2007's rows: the leave-one-season-out model for 2008 was fitted without 2007 (rows with
+    no yield dropped) and nothing said so (the naive total moved 601,000 → 577,000). Each season whose declared
+    fields lack a reported yield is now named with its counts and what the run left out."""
+    from types import SimpleNamespace
+
+    from pipelines.backtest_run import _gap_notes, yield_gaps
+
+    fields = pd.DataFrame({"field_id": ["F1", "F2", "F3", "F4", "F1", "F2"], "season": ["2007"] * 4 + ["2008"] * 2,
+                           "declared_crop": ["maize", "maize", None, "maize", "maize", "maize"]})
+    history = pd.DataFrame({"field_id": ["F1", "F4", "F1", "F2"], "season": ["2007", "2007", "2008", "2008"],
+                            "sowing_date": [pd.Timestamp("2007-06-01"), pd.NaT, pd.Timestamp("2008-06-01"),
+                                            pd.Timestamp("2008-06-01")],
+                            "reported_yield_t_ha": [3.0, np.nan, 2.0, np.nan]})
+    # 2007: F2 has no row; F4's row has neither sowing nor yield (nothing sown: not missing); F3 declares nothing
+    assert yield_gaps(fields, history, "2007") == (3, 1, 1)
+    assert yield_gaps(fields, history, "2008") == (2, 1, 0)  # F2 sown, no yield reported
+    c = SimpleNamespace(past_seasons=["2007", "2008"], fields=lambda s: fields[fields["season"] == s])
+    notes = _gap_notes(c, history, ["2008"], loso=True)  # type: ignore[arg-type]
+    assert notes == ["2007: 1 of 3 declared fields have no row in history.csv: left out of the yield models trained "
+                     "on it (leave-one-season-out)",
+                     "declared fields sown without a reported yield: 2008 1 of 2 — left out of the training of the "
+                     "yield models (leave-one-season-out), or the line's realised value unknown (tested)"]
+
+
+def test_a_backtest_where_no_line_has_a_reported_harvest_says_nothing_is_measured(county: Path, yield_model_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    """A county whose history.csv lacks the past season printed every row '1 line, 1 unknown, n/a', exit 0, and no
+    warning. It now says nothing was measured and which season's fields lack a reported yield."""
+    c = tmp_path / "county"
+    shutil.copytree(county, c, ignore=shutil.ignore_patterns(".cache"))
+    h = pd.read_csv(c / "records" / "history.csv", dtype=str)
+    h[h["season"] != "2008"].to_csv(c / "records" / "history.csv", index=False)
+    run = run_backtest(c, DEFAULT_POLICY_PATH, yield_model=yield_model_dir, crop_model=TruthCropModel(county),
+                       checkpoints=["end"])
+    assert not run.lines["known"].any()
+    assert run.yield_gaps[0].startswith("no line has a known realised value: nothing is measured")
+    assert run.yield_gaps[1].startswith("2008: ") and run.yield_gaps[1].endswith(
+        "declared fields have no row in history.csv: their lines' realised value unknown (counted apart)")
+    text = render_backtest(run)
+    assert f"  reported yields missing: {run.yield_gaps[0]}" in text
+    assert any(w.startswith("reported yields: 2008: ") for w in run.warnings)
