@@ -111,7 +111,7 @@ class BacktestRun:
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
-        return {"caveats": list(CAVEATS), "label": self.label,
+        return {"caveats": caveats(self), "label": self.label,
                 "county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
                 "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
                 "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
@@ -167,10 +167,13 @@ def _gap_notes(c: County, history: pd.DataFrame, tested: Sequence[str], loso: bo
             notes.append(f"{s}: {k} of {m} declared fields have no row in history.csv"
                          + (f" and {n - k} more no reported yield" if n > k else "") + ": " + "; ".join(uses))
         elif n:
-            sown.append(f"{s} {n} of {m}")
+            sown.append((f"{s} {n} of {m}", train, score))
     if sown:
-        notes.append(f"declared fields sown without a reported yield: {', '.join(sown)} — left out of the training "
-                     "of the yield models (leave-one-season-out), or the line's realised value unknown (tested)")
+        uses = [u for u, on in (("left out of the training of the leave-one-season-out yield models",
+                                 any(t for _, t, _ in sown)),
+                                ("their lines' realised value unknown (tested)", any(x for _, _, x in sown))) if on]
+        notes.append(f"declared fields sown without a reported yield: {', '.join(x for x, _, _ in sown)} — "
+                     + ", or ".join(uses))
     return notes
 
 
@@ -245,6 +248,23 @@ def _fixed_yield_model(spec: Any) -> tuple[Any, str]:
     return spec, "given"
 
 
+def _fixed_desc(model: Any, name: str, regions: list[str], region: str, tested: Sequence[str]) -> str:
+    """What is true of a fixed yield model here: the seasons and regions it was trained on beside the county's.
+
+    It had said "in-sample on the tested seasons" of any county, also of one the champion never saw."""
+    seasons = [str(x) for x in getattr(model, "seasons_", None) or []]
+    if not seasons and not regions:
+        return name
+    span = (f"seasons {seasons[0]}–{seasons[-1]}" if len(seasons) > 1 else f"season {seasons[0]}") if seasons \
+        else "unrecorded seasons"
+    shared = [s for s in tested if s in seasons]
+    where = ", ".join(regions) or "an unrecorded region"
+    same = (f"the tested season{'s' * (len(shared) != 1)} {', '.join(shared)} among them: in-sample where this "
+            "county's fields were in its training data" if shared
+            else "none of the tested seasons among them: out of sample")
+    return f"{name}: trained on {span} of {where}; this county is of {region}, {same}"
+
+
 def _training_rows(feats: dict[tuple[str, str], pd.DataFrame], history: pd.DataFrame,
                    exclude: str) -> tuple[pd.DataFrame, np.ndarray]:
     parts = [f for (s, _), f in sorted(feats.items()) if s != exclude]
@@ -292,7 +312,8 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     loso = isinstance(yield_model, str) and yield_model == "loso"
     if loso and len(c.past_seasons) < 2:
         raise BacktestError(county=str(c.path), problem="leave-one-season-out needs at least 2 past seasons, "
-                                                        f"found {len(c.past_seasons)}: give a yield model")
+                                                        f"found {len(c.past_seasons)}: give --yield-model champion or "
+                                                        "--yield-model FOLDER (a saved yield model)")
     say = progress or (lambda _msg: None)
     table = read_prices(prices)
     price_frame = table.to_frame()
@@ -311,6 +332,7 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                                 f"{'s' * (len(trained) != 1)} {', '.join(trained)}, the county is of region "
                                 f"{c.region}: it values none of its fields — give --yield-model FOLDER trained on "
                                 f"{c.region}, or leave-one-season-out (the default) on a county with 2 past seasons")
+        ym_desc = _fixed_desc(fixed, ym_desc, trained, c.region, tested)
     warnings: list[str] = []
     if prof.refer_after_harvest:
         # the backtest decides past seasons at their checkpoints to set the policy's valuation against what the crop
@@ -467,11 +489,20 @@ CAVEATS = (
     "decisions use the latest table price dated on or before the decision (a season average published after the "
     "harvest is replaced by the previous one known), realised values the season's own: price risk is tested only as "
     "far as the table's prices move",
-    "the crop-type model and its phenology calibration were fitted on every past season, the tested one included; "
-    "a leave-one-season-out yield model is trained on later seasons too",
+    "the crop-type model and its phenology calibration were fitted on every past season, the tested one included",
     "'end' is the end of the season's imagery window, after the harvest: 'mid' is the figure a lender deciding "
     "mid-season would have had",
 )
+
+
+#: printed with a leave-one-season-out yield model only (a fixed model's training seasons and region are in its line)
+LOSO_CAVEAT = "the leave-one-season-out yield model is trained on later seasons too"
+
+
+def caveats(run: BacktestRun) -> list[str]:
+    """The run's caveats: :data:`CAVEATS`, and :data:`LOSO_CAVEAT` when its yield model was leave-one-season-out."""
+    loso = run.models.get("yield", "").startswith("leave-one-season-out")
+    return [*CAVEATS[:2], *([LOSO_CAVEAT] if loso else []), *CAVEATS[2:]]
 
 
 def render_backtest(run: BacktestRun) -> str:
@@ -490,7 +521,7 @@ def render_backtest(run: BacktestRun) -> str:
               + ", ".join(f"{n} ({k})" for k, n in run.naive_same_unlent.items())
               + " of the policy's lines: it lends nothing there, and those lines are not in its rows"]
              if any(run.naive_same_unlent.values()) else []),
-           *(f"  caveat: {c}" for c in CAVEATS), "",
+           *(f"  caveat: {c}" for c in caveats(run)), "",
            f"{'policy':<10} {'checkpoint':<10} {'crop':<12} {'lines':>6} {'unknown':>8} {'not covered':>12} "
            f"{'share':>7} {'total limit':>22}"]
     for r in run.summary.itertuples():

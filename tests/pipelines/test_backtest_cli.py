@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import date
 from math import ceil
 from pathlib import Path
@@ -220,6 +221,8 @@ def test_cli_backtest_leave_one_season_out_needs_two_seasons(county: Path) -> No
     assert res.exit_code == 2
     assert res.stderr.strip().count("\n") == 0
     assert "leave-one-season-out needs at least 2 past seasons, found 1" in res.stderr
+    # the option that gives one is named (it had said "give a yield model")
+    assert "give --yield-model champion or --yield-model FOLDER (a saved yield model)" in res.stderr
 
 
 def test_cli_backtest_refuses_a_season_or_checkpoint_given_twice(county: Path) -> None:
@@ -319,7 +322,6 @@ def test_a_candidate_policy_is_measured_by_the_shipped_yardstick(county: Path, y
     """The not-covered test took the TESTED policy's advance rate: a candidate with in-kcc advance_rate 0.95 moved
     the naive baseline's result (6 → 5 not covered on the demo county's 2008) though its lines were identical. Every
     line is now measured by the shipped policy's rates, whichever policy is tested, and the run says so."""
-    from dataclasses import replace
 
     pol = default_policy()
     cand = replace(pol, profiles={**pol.profiles, "in-kcc": replace(pol.profile("in-kcc"), advance_rate=0.95)})
@@ -373,8 +375,8 @@ def test_seasons_without_reported_yields_are_said() -> None:
     notes = _gap_notes(c, history, ["2008"], loso=True)  # type: ignore[arg-type]
     assert notes == ["2007: 1 of 3 declared fields have no row in history.csv: left out of the yield models trained "
                      "on it (leave-one-season-out)",
-                     "declared fields sown without a reported yield: 2008 1 of 2 — left out of the training of the "
-                     "yield models (leave-one-season-out), or the line's realised value unknown (tested)"]
+                     "declared fields sown without a reported yield: 2008 1 of 2 — their lines' realised value "
+                     "unknown (tested)"]
 
 
 def test_a_backtest_where_no_line_has_a_reported_harvest_says_nothing_is_measured(county: Path, yield_model_dir: Path,
@@ -394,3 +396,27 @@ def test_a_backtest_where_no_line_has_a_reported_harvest_says_nothing_is_measure
     text = render_backtest(run)
     assert f"  reported yields missing: {run.yield_gaps[0]}" in text
     assert any(w.startswith("reported yields: 2008: ") for w in run.warnings)
+
+
+def test_a_fixed_yield_model_is_described_as_it_was_trained(county: Path, yield_model_dir: Path) -> None:
+    """With --yield-model champion on a tiny county the run called the champion "in-sample on the tested seasons"
+    though it never saw that county, and printed the leave-one-season-out caveat though none was used. It now names
+    the model's training seasons and region beside the county's, and the caveat only with a leave-one-season-out
+    model."""
+    from types import SimpleNamespace
+
+    from pipelines.backtest_run import LOSO_CAVEAT, _fixed_desc
+
+    run = run_backtest(county, DEFAULT_POLICY_PATH, yield_model=yield_model_dir, crop_model=TruthCropModel(county),
+                       checkpoints=["end"])
+    assert run.models["yield"] == ("saved model yield-model: trained on season 2008 of in-smallholder; this county is "
+                                   "of in-smallholder, the tested season 2008 among them: in-sample where this "
+                                   "county's fields were in its training data")
+    text = render_backtest(run)
+    assert LOSO_CAVEAT not in text and "leave-one-season-out" not in text and LOSO_CAVEAT not in run.to_dict()["caveats"]
+    other = SimpleNamespace(seasons_=["2003", "2004", "2005"])
+    assert _fixed_desc(other, "yield-value v1 (champion)", ["in-smallholder"], "in-smallholder", ["2008"]) == (
+        "yield-value v1 (champion): trained on seasons 2003–2005 of in-smallholder; this county is of in-smallholder, "
+        "none of the tested seasons among them: out of sample")
+    loso = replace(run, models={**run.models, "yield": "leave-one-season-out (trained without the tested season)"})
+    assert f"  caveat: {LOSO_CAVEAT}" in render_backtest(loso)
