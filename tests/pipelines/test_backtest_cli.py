@@ -420,3 +420,19 @@ def test_a_fixed_yield_model_is_described_as_it_was_trained(county: Path, yield_
         "none of the tested seasons among them: out of sample")
     loso = replace(run, models={**run.models, "yield": "leave-one-season-out (trained without the tested season)"})
     assert f"  caveat: {LOSO_CAVEAT}" in render_backtest(loso)
+
+
+def test_the_printed_share_is_rounded_once() -> None:
+    """3 of 74 known lines (4.05%) printed 4.0%: the summary's share, already rounded to 4 decimals (0.0405), was
+    rounded again to one decimal of a percent. The text now divides the counts."""
+    from pipelines.backtest_run import BacktestRun
+
+    summary = pd.DataFrame({"policy": ["naive-same"], "checkpoint": ["mid"], "crop": ["all"], "n_lines": [86],
+                            "n_unknown": [12], "n_uncovered": [3], "share_uncovered": [0.0405],
+                            "limit_total": [166_900_000]})
+    run = BacktestRun(county="c", profile="in-kcc", currency="INR", seasons=["2008"], checkpoints=["mid"],
+                      summary=summary, lines=pd.DataFrame(), outcomes=pd.DataFrame(columns=["checkpoint", "outcome", "n"]),
+                      reasons=pd.DataFrame(columns=["checkpoint", "outcome", "code", "n"]),
+                      naive_per_ha=100, models={"yield": "y", "crop_type": "c"})
+    row = [x for x in render_backtest(run).splitlines() if x.startswith("naive-same")][0]
+    assert row.split()[6] == "4.1%"
