@@ -50,6 +50,12 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
         raise FieldsError(source=str(path), problem="file not found")
     if path.stat().st_size == 0:
         raise FieldsError(source=str(path), problem="file is empty")
+    if FIELD_FORMATS[ext] == "Shapefile" and not any(path.with_suffix(s).exists() for s in (".dbf", ".DBF")):
+        # its columns live in the .dbf beside it: without it every column read as missing ("column 'field_id':
+        # expected column present, found missing" — a review fed CAWa's polygons, shipped without one)
+        raise FieldsError(source=str(path), problem=f"its attribute table {path.stem}.dbf is missing beside it (a "
+                                                    "Shapefile keeps its columns — field_id, farmer_token, … — in that "
+                                                    "file): copy the .dbf with the .shp, or give a GeoPackage")
     try:
         if FIELD_FORMATS[ext] == "GeoParquet":
             return gpd.read_parquet(path)

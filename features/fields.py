@@ -250,8 +250,10 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
             empty = [None] * len(gdf) if col == "declared_crop" else [np.nan] * len(gdf)
             gdf = gdf.assign(**{col: pd.Series(empty, index=gdf.index, dtype="str" if col == "declared_crop" else "float64")})
     missing = [c.name for c in FIELDS.columns if c.required and c.name not in gdf.columns]
-    if missing:
-        raise ContractError(table=source, column=missing[0], expected="column present", found="missing")
+    if missing:  # a farmer's own identifiers are read in farmer_token's place (tokenise): said (a review, RPG)
+        token = " (or national_id, farmer_id, farmer_name or phone, turned into it with AGCREDIT_TOKEN_KEY)"
+        raise ContractError(table=source, column=missing[0], expected="column present" + (
+            token if missing[0] == "farmer_token" else ""), found="missing")
     if lacking:
         raise ContractError(table=source, column=lacking[0], expected=f"column present ({NEEDED_FOR[lacking[0]]})",
                             found="missing")

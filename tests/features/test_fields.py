@@ -43,6 +43,10 @@ def test_reads_all_four_formats(tmp_path: Path, ext: str, driver: str | None) ->
     res = read_fields(p)
     assert list(res.fields["field_id"]) == ["f0", "f1", "f2", "f3"]
     assert res.fields.crs.to_epsg() == 32614
+    if driver == "ESRI Shapefile":  # its columns live in the .dbf: without it, named (every column read as missing)
+        p.with_suffix(".dbf").unlink()
+        with pytest.raises(FieldsError, match=r"fields\.shp: its attribute table fields\.dbf is missing beside it"):
+            read_fields(p)
     assert res.total_area_ha == pytest.approx(16.0, rel=1e-3)  # 4 × 200 m × 200 m, equal-area
 
 
@@ -193,7 +197,8 @@ def test_a_file_of_several_seasons_without_its_season_column_names_the_column() 
 
 def test_missing_column_named() -> None:
     gdf = _fields(2).drop(columns="farmer_token")
-    with pytest.raises(Exception, match="column 'farmer_token': expected column present, found missing"):
+    with pytest.raises(Exception, match=r"column 'farmer_token': expected column present \(or national_id, farmer_id, "
+                                        r"farmer_name or phone, turned into it with AGCREDIT_TOKEN_KEY\), found missing"):
         validate_fields(gdf)
 
 
