@@ -25,7 +25,6 @@ import sqlalchemy as sa
 
 from features.contracts import check_season
 from features.errors import ContractError, UserInputError
-from underwriting.policy import is_calendar_day
 
 __all__ = ["plain_run_records", "CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
            "upcoming", "nothing_due_text", "model_reach", "plain_run_id", "plain_run_logger"]
@@ -44,8 +43,8 @@ PLAIN_RECORDS_TABLE = "agcredit_plain_run_records"
 
 
 def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
-    """One calendar file, read and checked for its columns and rows (``table``: its name in errors, default the
-    file's name)."""
+    """One calendar file, read and checked row by row (:mod:`pipelines._calendar_check`: each mistake one line naming
+    the file, the row and its region, crop and checkpoint). ``table``: unused, the file is named by its path."""
     if p.is_dir():
         raise UserInputError(f"{p}: is a folder, expected a calendar CSV file")
     if not p.is_file():
@@ -53,52 +52,48 @@ def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
     if p.stat().st_size == 0:
         raise UserInputError(f"{p}: calendar file is empty (expected a CSV with region, crop, checkpoint, "
                              "month_day, year_offset)")
+    import os
+
+    from features.regions import cache_key
+
+    st = p.stat()  # checked once per file version, regions folder and extra crops (~100 ms; it is read often)
+    return _checked(str(p), st.st_mtime_ns, st.st_size, cache_key(),
+                    os.environ.get("AGCREDIT_EXTRA_CROPS", "")).copy()
+
+
+@lru_cache(maxsize=32)
+def _checked(path: str, mtime_ns: int, size: int, regions: str, extra_crops: str) -> pd.DataFrame:
+    p = Path(path)
     try:
-        cal = pd.read_csv(p, dtype={"region": str, "crop": str, "checkpoint": str, "month_day": str,
-                                    "year_offset": "int64", "description": str})
-    except ValueError as e:  # EmptyDataError, ParserError, UnicodeDecodeError, a year_offset that is not a number
+        raw = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except ValueError as e:  # EmptyDataError, ParserError (a row of too many cells), UnicodeDecodeError
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise UserInputError(f"{p}: calendar file cannot be read as CSV ({reason})") from None
-    missing = [c for c in ("region", "crop", "checkpoint", "month_day", "year_offset") if c not in cal.columns]
+    if not isinstance(raw.index, pd.RangeIndex):  # every row longer than the header: pandas made an index of them
+        raise UserInputError(f"{p}: calendar file cannot be read as CSV (its rows have more cells than the header's "
+                             f"{len(raw.columns)} columns)")
+    missing = [c for c in ("region", "crop", "checkpoint", "month_day", "year_offset") if c not in raw.columns]
     if missing:
-        raise ContractError(table=table or p.name, column=missing[0], expected="column present", found="missing")
-    if cal.empty:
+        raise ContractError(table=str(p), column=missing[0], expected="column present", found="missing")
+    if raw.empty:
         raise UserInputError(f"{p}: calendar file has a header but no checkpoints")
-    return cal
+    from pipelines._calendar_check import read_rows
+
+    return read_rows(p, raw, CHECKPOINTS, _outside_windows)
 
 
 def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
     """Read and check a season calendar (region, crop, checkpoint, month_day, year_offset, description); without
-    ``path``, the package's calendar and a bank's own regions' checkpoints (:mod:`features.regions`)."""
+    ``path``, the package's calendar and a bank's own regions' checkpoints (:mod:`features.regions`). The frame's
+    ``attrs["source"]`` names the file (errors about it name it)."""
     p = Path(path) if path is not None else DEFAULT_CALENDAR
     if path is None:
         from features.regions import merged
 
-        # a bank's file is named by its path (two files of one name)
-        cal = merged("season_calendar.csv", p, lambda q: _read_calendar(q, None if q == p else str(q)))
+        cal = merged("season_calendar.csv", p, _read_calendar)
     else:
         cal = _read_calendar(p)
-    bad = ~cal["checkpoint"].isin(CHECKPOINTS)
-    if bad.any():
-        raise ContractError(table=p.name, column="checkpoint", expected=f"one of {', '.join(CHECKPOINTS)}",
-                            found="other values", offenders=list(cal.loc[bad, "checkpoint"]))
-    ok = cal["month_day"].str.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])").fillna(False).astype(bool)
-    ok &= cal["month_day"].map(lambda md: isinstance(md, str) and is_calendar_day(md))
-    if not ok.all():
-        raise ContractError(table=p.name, column="month_day", expected="MM-DD (a day of every year)",
-                            found="other values",
-                            offenders=list(cal.loc[~ok, "month_day"]))
-    twice = cal.duplicated(["region", "crop", "checkpoint"], keep=False)
-    if twice.any():  # listed twice with two dates: which one is due?
-        raise ContractError(table=p.name, column="checkpoint", expected="each checkpoint once per region and crop",
-                            found="checkpoints listed twice", offenders=sorted(
-                                {f"{r} {c} {k}" for r, c, k in cal.loc[twice, ["region", "crop", "checkpoint"]]
-                                 .itertuples(index=False)}))
-    outside = _outside_windows(cal)
-    if outside:
-        raise ContractError(table=p.name, column="month_day", expected="a date inside its region's season window "
-                            "(features/data/season_windows.csv; re-underwriting refuses a date outside it)",
-                            found="dates outside it", offenders=outside)
+    cal.attrs["source"] = str(p)
     return cal
 
 
@@ -126,6 +121,7 @@ def _register() -> None:
     from features.regions import register_cache
 
     register_cache(_cached_window.cache_clear)
+    register_cache(_checked.cache_clear)
 
 
 _register()
@@ -160,7 +156,7 @@ def checkpoint_dates(season: str, calendar: pd.DataFrame, region: str | None = N
     s = int(check_season(season))
     cal = calendar if region is None else calendar[calendar["region"] == region]
     if region is not None and cal.empty:
-        raise UserInputError(f"season calendar: no checkpoints for region '{region}' "
+        raise UserInputError(f"{calendar.attrs.get('source', 'season calendar')}: no checkpoints for region '{region}' "
                              f"(known: {', '.join(sorted(calendar['region'].unique()))})")
     dates = [date(s + int(off), int(md[:2]), int(md[3:])) for md, off in zip(cal["month_day"], cal["year_offset"], strict=True)]
     out = cal[["region", "crop", "checkpoint"]].assign(season=str(s), date=pd.to_datetime(dates))

@@ -105,11 +105,13 @@ def test_a_row_of_a_shipped_key_is_refused(tmp_path: Path, regions: Path, monkey
     (regions / "season_windows.csv").write_text(WINDOWS + "us-nebraska,09-01,-1,11-30,0\n")
     with pytest.raises(UserInputError, match=r"season_windows\.csv row 3: region us-nebraska is already"):
         season_window("2024", "us-nebraska")
+    # a calendar's regions and crops are checked against the windows and crop calendars: those files made good
+    (regions / "season_windows.csv").write_text(WINDOWS)
+    (regions / "crop_calendars.csv").write_text(CALENDARS)
     (regions / "season_calendar.csv").write_text(CHECKPOINTS.replace(REGION, "in-smallholder"))
     with pytest.raises(UserInputError, match=r"season_calendar\.csv row 2: region/crop in-smallholder/cotton"):
         load_calendar()
     (regions / "season_calendar.csv").write_text("region,crop,checkpoint\n")
-    (regions / "season_windows.csv").write_text(WINDOWS)
     with pytest.raises(UserInputError, match=r"regions/season_calendar\.csv: column 'month_day': expected column "
                                              r"present, found missing"):
         load_calendar()
@@ -250,11 +252,12 @@ def test_a_bank_price_or_calendar_value_its_reader_refuses_is_named_in_the_bank_
               r"doy_median holds '400', expected a day of the year, 1 to 366"),
              ("season_calendar.csv", CHECKPOINTS.replace("12-10", "02-29"), load_calendar,
               r"month_day holds '02-29', expected a month-day MM-DD that every year has")]
+    where = {"season_calendar.csv": rf" \(region {REGION}, crop cotton, checkpoint pre_harvest\)"}
     for name, text, read, msg in cases:
         good = (regions / name).read_text()
         (regions / name).write_text(text)
         clear_caches()
-        with pytest.raises(UserInputError, match=rf"regions/{name} row \d+: column {msg}"):
+        with pytest.raises(UserInputError, match=rf"regions/{name} row \d+{where.get(name, '')}: column {msg}"):
             read()
         (regions / name).write_text(good)
 

@@ -329,7 +329,8 @@ def test_schedule_show_bad_calendars(bad: dict[str, Path], tmp_path: Path) -> No
     offset = tmp_path / "offset.csv"
     offset.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,emergence,06-01,soon\n")
     for path, msg in ((bad["empty.csv"], "calendar file is empty"), (bad["binary.csv"], "cannot be read as CSV"),
-                      (header, "no checkpoints"), (offset, "cannot be read as CSV")):
+                      (header, "no checkpoints"), (offset, "row 2 (region r, crop maize, checkpoint emergence): "
+                                                           "column year_offset holds 'soon', expected a whole number")):
         r = CliRunner().invoke(app, ["schedule", "show", "--calendar", str(path)])
         _one_line_error(r, str(path), msg)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from features.errors import ContractError
+from features.errors import UserInputError
 from pipelines.schedule import (
     CheckpointLog,
     checkpoint_dates,
@@ -28,13 +29,24 @@ def test_calendar_loads_and_dates() -> None:
     assert cps["date"].is_monotonic_increasing
 
 
+HEAD = "region,crop,checkpoint,month_day,year_offset\n"
+
+
+def _maize(**dates: str) -> str:
+    """us-nebraska maize's four checkpoints (the shipped dates), some replaced by ``dates``."""
+    md = {"pre_season": "04-01", "emergence": "06-01", "mid_season": "07-20", "pre_harvest": "09-10"} | dates
+    return "".join(f"us-nebraska,maize,{k},{v},0\n" for k, v in md.items())
+
+
 def test_bad_calendar(tmp_path: Path) -> None:
     p = tmp_path / "cal.csv"
-    p.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,harvest,09-01,0\n")
-    with pytest.raises(ContractError, match="column 'checkpoint': expected one of pre_season"):
+    p.write_text(HEAD + "us-nebraska,maize,harvest,09-01,0\n")
+    with pytest.raises(UserInputError, match=r"cal\.csv row 2 \(region us-nebraska, crop maize, checkpoint harvest\): "
+                       "column checkpoint holds 'harvest', expected one of pre_season"):
         load_calendar(p)
-    p.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,emergence,9/1,0\n")
-    with pytest.raises(ContractError, match=r"column 'month_day': expected MM-DD \(a day of every year\), found other values at 9/1"):
+    p.write_text(HEAD + _maize(emergence="9/1"))
+    with pytest.raises(UserInputError, match=r"cal\.csv row 3 \(region us-nebraska, crop maize, checkpoint emergence\): "
+                       r"column month_day holds '9/1', expected a month-day MM-DD that every year has \(no 02-29\)$"):
         load_calendar(p)
 
 
@@ -62,21 +74,19 @@ def test_a_calendar_checkpoint_outside_the_season_window_or_listed_twice_is_refu
 
     from pipelines.cli import app
 
-    head = "region,crop,checkpoint,month_day,year_offset\n"
     p = tmp_path / "cal.csv"
-    p.write_text(head + "us-nebraska,winter_wheat,pre_season,09-01,-1\nus-nebraska,maize,pre_harvest,12-15,0\n"
-                 "other-region,maize,pre_season,01-01,0\n")
-    with pytest.raises(ContractError, match=r"^cal.csv: column 'month_day': expected a date inside its region's "
-                       r"season window .* found dates outside it at us-nebraska winter_wheat pre_season 09-01 of the "
-                       r"year before \(window 09-15 of the year before to 11-30\), us-nebraska maize pre_harvest "
-                       r"12-15 \(window 09-15 of the year before to 11-30\) \(2 in all\)$"):
+    p.write_text(HEAD + "us-nebraska,winter_wheat,pre_season,09-01,-1\nus-nebraska,winter_wheat,emergence,11-01,-1\n"
+                 "us-nebraska,winter_wheat,mid_season,05-01,0\nus-nebraska,winter_wheat,pre_harvest,06-15,0\n")
+    with pytest.raises(UserInputError, match=r"cal.csv row 2 \(region us-nebraska, crop winter_wheat, checkpoint "
+                       r"pre_season\): outside the region's season window: us-nebraska winter_wheat pre_season 09-01 "
+                       r"of the year before \(window 09-15 of the year before to 11-30\)"):
         load_calendar(p)
     r = CliRunner().invoke(app, ["schedule", "show", "--calendar", str(p), "--today", "2017-01-01"])
     assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
     assert "us-nebraska winter_wheat pre_season 09-01 of the year before" in r.stderr
-    p.write_text(head + "us-nebraska,maize,mid_season,07-20,0\nus-nebraska,maize,mid_season,07-25,0\n")
-    with pytest.raises(ContractError, match=r"column 'checkpoint': expected each checkpoint once per region and "
-                       r"crop, found checkpoints listed twice at us-nebraska maize mid_season \(1 in all\)$"):
+    p.write_text(HEAD + _maize() + "us-nebraska,maize,mid_season,07-25,0\n")
+    with pytest.raises(UserInputError, match=r"cal.csv row 6 \(region us-nebraska, crop maize, checkpoint mid_season\): "
+                       r"repeats row 4 \(each checkpoint once per region and crop: which date would be due\?\)$"):
         load_calendar(p)
 
 
@@ -476,19 +486,22 @@ def test_a_season_is_looked_at_on_the_first_and_last_day_of_its_window() -> None
     assert due_seasons(date(2018, 12, 1), "2019", both, both, "us-nebraska") == ["2019"]
 
 
-def test_a_calendar_checkpoint_on_the_last_day_of_its_window_or_on_no_day_of_every_year(tmp_path: Path) -> None:
+def test_a_calendar_checkpoint_on_the_last_day_of_its_window_or_on_no_day_of_every_year(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A checkpoint on the last day of its region's season window (us-nebraska 11-30) is inside it and loads; one on
     02-29 (three years in four no such day) or 02-30 is refused at load as not a day of every year."""
-    head = "region,crop,checkpoint,month_day,year_offset\n"
     p = tmp_path / "cal.csv"
-    p.write_text(head + "us-nebraska,maize,pre_season,09-15,-1\nus-nebraska,maize,pre_harvest,11-30,0\n")
+    monkeypatch.setenv("AGCREDIT_EXTRA_CROPS", "millet")  # a bank's crop without a crop calendar: no harvest date
+    p.write_text(HEAD + "us-nebraska,millet,pre_season,09-15,-1\nus-nebraska,millet,emergence,11-01,-1\n"
+                 "us-nebraska,millet,mid_season,06-01,0\nus-nebraska,millet,pre_harvest,11-30,0\n")
     cps = checkpoint_dates("2024", load_calendar(p), "us-nebraska")
-    assert [d.date() for d in cps["date"]] == [date(2023, 9, 15), date(2024, 11, 30)]
+    assert [d.date() for d in cps["date"]] == [date(2023, 9, 15), date(2023, 11, 1), date(2024, 6, 1),
+                                               date(2024, 11, 30)]
     assert list(cps.columns) == ["region", "crop", "checkpoint", "season", "date"]
     for md in ("02-29", "02-30"):
-        p.write_text(head + f"us-nebraska,maize,pre_harvest,{md},0\n")
-        with pytest.raises(ContractError, match=rf"column 'month_day': expected MM-DD \(a day of every year\), "
-                           rf"found other values at {md}"):
+        p.write_text(HEAD + _maize(pre_harvest=md))
+        with pytest.raises(UserInputError, match=rf"row 5 \(region us-nebraska, crop maize, checkpoint pre_harvest\): "
+                           rf"column month_day holds '{md}', expected a month-day MM-DD that every year has"):
             load_calendar(p)
 
 
@@ -594,8 +607,11 @@ def test_a_calendar_that_is_a_folder_missing_or_unreadable_says_which(tmp_path: 
         load_calendar(tmp_path / "none.csv")
     p = tmp_path / "cal.csv"
     p.write_text("region,crop,checkpoint,month_day,year_offset\nus-nebraska,maize,emergence,06-01,soon\n")
-    with pytest.raises(UserInputError, match=r"cal\.csv: calendar file cannot be read as CSV \(invalid literal for "
-                       r"int\(\) with base 10: 'soon'\)$"):
+    with pytest.raises(UserInputError, match=r"cal\.csv row 2 \(region us-nebraska, crop maize, checkpoint emergence\): "
+                       r"column year_offset holds 'soon', expected a whole number of years \(-1, 0, 1\)$"):
+        load_calendar(p)
+    p.write_text("region,crop,checkpoint,month_day,year_offset\nus-nebraska,maize,emergence,06-01,0,x,y\n")
+    with pytest.raises(UserInputError, match=r"cal\.csv: calendar file cannot be read as CSV \("):
         load_calendar(p)
 
 
@@ -609,14 +625,15 @@ def test_a_banks_checkpoints_are_added_to_the_packages_calendar_not_to_a_given_o
     d.mkdir()
     (d / "season_windows.csv").write_text("region,start,start_year_offset,end,end_year_offset\nbank-r,05-20,0,02-28,1\n")
     (d / "season_calendar.csv").write_text("region,crop,checkpoint,month_day,year_offset,description\n"
-                                           "bank-r,cotton,pre_season,06-10,0,bank\n")
+                                           "bank-r,cotton,pre_season,06-10,0,bank\nbank-r,cotton,emergence,08-10,0,b\n"
+                                           "bank-r,cotton,mid_season,09-25,0,b\nbank-r,cotton,pre_harvest,12-10,0,b\n")
     given = tmp_path / "cal.csv"
-    given.write_text("region,crop,checkpoint,month_day,year_offset\nus-nebraska,maize,pre_harvest,09-10,0\n")
+    given.write_text(HEAD + _maize())
     monkeypatch.setenv(REGIONS_ENV, str(d))
     clear_caches()
     try:
         assert "bank-r" in set(load_calendar()["region"])
-        assert load_calendar(given)["region"].tolist() == ["us-nebraska"]
+        assert load_calendar(given)["region"].tolist() == ["us-nebraska"] * 4
     finally:
         monkeypatch.delenv(REGIONS_ENV)
         clear_caches()
@@ -645,3 +662,55 @@ def test_schedule_show_on_a_postgresql_database_without_the_store_yet_lists_the_
     with engine.connect() as conn:
         assert not sa.inspect(conn).get_table_names()  # nothing created
     engine.dispose()
+
+
+def test_a_calendars_mistakes_are_one_line_naming_file_row_region_crop_and_checkpoint(tmp_path: Path) -> None:
+    """A review's calendars: a crop spelt `Rice` had its checkpoint skipped ("… Rice mid_season … 0 line(s)", exit
+    0); a crop without a checkpoint, checkpoints out of order (the due run then "superseded" pre_harvest), a
+    pre-harvest after the crop's harvest and a region the engine does not know were accepted; a year offset that is
+    not a whole number was raw pandas text, a month-day named neither path nor row. Each is now one line naming the
+    file and the row; a crop is read as the fields readers read it (`Rice` and `rice ` are rice)."""
+    from pipelines.schedule import DEFAULT_CALENDAR
+
+    rows = DEFAULT_CALENDAR.read_text().splitlines(keepends=True)  # row 20: in-smallholder rice mid_season 09-15
+    assert rows[19].startswith("in-smallholder,rice,mid_season,09-15,0,")
+
+    def cal(name: str, row20: str | None, extra: str = "") -> Path:
+        p = tmp_path / name
+        p.write_text("".join(rows[:19]) + (row20 or "") + "".join(rows[20:]) + extra)
+        return p
+
+    for crop in ("Rice", "rice ", " RICE"):
+        got = load_calendar(cal("cap.csv", f"in-smallholder,{crop},mid_season,09-15,0,panicle\n"))
+        pd.testing.assert_frame_equal(got.drop(columns="description"),
+                                      load_calendar(DEFAULT_CALENDAR).drop(columns="description"))
+    ri = "(region in-smallholder, crop rice, checkpoint"
+    for p, want in (
+            (cal("missing.csv", None), r"missing\.csv: region in-smallholder, crop rice has no checkpoint mid_season "
+             r"\(rows 18, 19, 20; every crop of a region needs pre_season, emergence, mid_season, pre_harvest\)$"),
+            (cal("order.csv", "in-smallholder,rice,mid_season,10-30,0,x\n"),
+             rf"order\.csv row 21 {re.escape(ri)} pre_harvest\): 10-25 is not after mid_season 10-30 \(row 20\); "
+             "checkpoints run in the order pre_season < emergence < mid_season < pre_harvest$"),
+            (cal("region.csv", rows[19], "in-punjab,wheat,pre_season,11-01,-1,added\n"),
+             r"region\.csv row 30 \(region in-punjab, crop wheat, checkpoint pre_season\): region 'in-punjab' has no "
+             r"season window \(known regions: in-smallholder, us-nebraska; a bank adds one with AGCREDIT_REGIONS_DIR\)$"),
+            (cal("offset.csv", "in-smallholder,rice,mid_season,09-15,0.5,x\n"),
+             rf"offset\.csv row 20 {re.escape(ri)} mid_season\): column year_offset holds '0\.5', expected a whole "
+             r"number of years \(-1, 0, 1\)$"),
+            (cal("empty.csv", "in-smallholder,rice,mid_season,09-15,,x\n"),
+             rf"empty\.csv row 20 {re.escape(ri)} mid_season\): column year_offset is empty$"),
+            (cal("sep31.csv", "in-smallholder,rice,mid_season,09-31,0,x\n"),
+             rf"sep31\.csv row 20 {re.escape(ri)} mid_season\): column month_day holds '09-31', expected a month-day "
+             r"MM-DD that every year has \(no 02-29\)$")):
+        with pytest.raises(UserInputError, match=want):
+            load_calendar(p)
+    late = tmp_path / "late.csv"
+    late.write_text("".join(rows[:20]) + "in-smallholder,rice,pre_harvest,02-20,1,x\n" + "".join(rows[21:]))
+    with pytest.raises(UserInputError, match=rf"late\.csv row 21 {re.escape(ri)} pre_harvest\): 02-20 of the year "
+                       r"after is after the crop's harvest \(11-01, the crop calendar's median harvest day\)$"):
+        load_calendar(late)
+    gone = tmp_path / "gone.csv"
+    gone.write_text("".join(r for r in rows if not r.startswith("in-smallholder")))
+    with pytest.raises(UserInputError, match=r"gone\.csv: no checkpoints for region 'in-smallholder' \(known: "
+                       r"us-nebraska\)$"):
+        checkpoint_dates("2009", load_calendar(gone), "in-smallholder")

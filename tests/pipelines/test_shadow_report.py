@@ -921,11 +921,11 @@ def test_the_seasons_end_is_read_from_a_calendar_file(tmp_path: Path, registry: 
     (["models", "shadow", "yield-value", "--store", "{url}", "--version", "2", "--calendar", "{tmp}/none.csv"],
      "calendar file not found"),
     (["models", "shadow", "yield-value", "--store", "{url}", "--version", "2", "--calendar", "{bad}"],
-     "bad.csv: column 'month_day'"),
+     "bad.csv row 5 (region us-nebraska, crop maize, checkpoint pre_harvest): column month_day holds '09-31'"),
     (["models", "promote", "yield-value", "2", "--shadow-store", "{url}", "--shadow-calendar", "{tmp}/none.csv"],
      "calendar file not found"),
     (["models", "promote", "yield-value", "1", "--shadow-store", "{url}", "--shadow-calendar", "{bad}"],
-     "bad.csv: column 'month_day'"),
+     "bad.csv row 5 (region us-nebraska, crop maize, checkpoint pre_harvest): column month_day holds '09-31'"),
 ])
 def test_a_calendar_without_its_store_or_a_bad_one_is_one_line(tmp_path: Path, registry: Path, argv: list[str],
                                                               msg: str) -> None:
