@@ -16,7 +16,7 @@ from features.errors import UserInputError
 from pipelines._report_alerts import _alert_table, _applications_of, _held
 from pipelines._report_data import ON_BOOK, ReportData, latest_decisions, standing_on_page
 from pipelines._report_html import _as_of_text, _money, _page, _set_aside_note, _table, _tag
-from pipelines._report_map import _curve_for, _map
+from pipelines._report_map import _curve_for, _map, record_marks
 from pipelines._report_outputs import _write_all, farmer_page_path
 
 
@@ -64,13 +64,17 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     if mine.empty:
         raise UserInputError(_no_farmer_message(data, token))
     f = data.fields[data.fields["farmer_token"] == token]
-    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>", _as_of_text(data, mine),
+    # the farmer's own records' dates on their curves (the season's were drawn: other farmers' re-underwritings and
+    # overrides), and the curves' last observation beside the latest record's date
+    marks = record_marks(data.decisions[data.decisions["farmer_token"] == token])
+    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>",
+            _as_of_text(data, mine, set(data.fields.loc[data.fields["farmer_token"] == token, "field_id"].astype(str))),
             _set_aside_note(data, token),
             "<h2>Fields</h2>", f"<div class='card'>{_map(data, {token})}</div>", "<h2>NDVI against the expected band</h2>",
             "<div class='grid'>"]
     for fid in f["field_id"]:
         crop = f[f["field_id"] == fid].iloc[0].get("crop", "")
-        body.append(f"<div class='card'><h3>{escape(str(fid))} ({escape(str(crop))})</h3>{_curve_for(data, str(fid))}</div>")
+        body.append(f"<div class='card'><h3>{escape(str(fid))} ({escape(str(crop))})</h3>{_curve_for(data, str(fid), marks)}</div>")
     body.append("</div>")
     for rec in mine.itertuples():
         cur = str(rec.currency)

@@ -71,10 +71,18 @@ def _set_aside_note(data: ReportData, token: str | None = None) -> str:
             f"curves or alerts — {escape(items)}</p>")
 
 
-def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
+def _as_of_text(data: ReportData, dec: pd.DataFrame, curves: set[str] | None = None) -> str:
+    """The page's dates: its latest record's; with ``curves`` (the fields whose NDVI curves the page draws), the
+    date of their last observation too, which may be later (a farmer's page said "As of" its record's date above
+    curves running months beyond it)."""
     last = str(max(dec["as_of"].astype(str)))
     given = f"; report as of {data.as_of.isoformat()} (--as-of): nothing later is shown" if data.as_of else ""
-    return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
+    if curves is None:
+        return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
+    obs = data.obs[data.obs["field_id"].astype(str).isin(curves)] if not data.obs.empty else data.obs
+    seen = (f"; the NDVI curves run to {pd.Timestamp(obs['date'].max()).date().isoformat()} (their last "
+            "observation)" if len(obs) else "; no NDVI observation on the curves")
+    return f"<p class='sub'>Latest record shown: as of {escape(last)}{escape(seen)}{escape(given)}</p>"
 
 
 def _page(title: str, body: str, synthetic: bool, unlabelled: bool = False) -> str:

@@ -5,6 +5,8 @@ Re-exported by :mod:`pipelines.report`.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -68,7 +70,18 @@ def _map(data: ReportData, tokens: set[str] | None = None) -> str:
                    hatched=hatched, stroke_legend=stroke_legend, hatch_label=BOOK_STANDS)
 
 
-def _curve_for(data: ReportData, field_id: str) -> str:
+def record_marks(records: pd.DataFrame) -> list[tuple[date, str]]:
+    """The dates of ``records`` (``as_of``, ``kind``) as curve marks: re-underwrite, decision or override."""
+    kinds: dict[date, set[str]] = {}
+    kind = records["kind"] if "kind" in records.columns else pd.Series("decision", index=records.index)
+    for a, k in zip(records["as_of"], kind, strict=True):
+        kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))
+    return [(d, "re-underwrite" if "reunderwrite" in ks else ("decision" if "decision" in ks else "override"))
+            for d, ks in sorted(kinds.items())]
+
+
+def _curve_for(data: ReportData, field_id: str, marks: list[tuple[date, str]] | None = None) -> str:
+    """A field's NDVI curve with ``marks`` (default the season's record dates, ``data.checkpoints``)."""
     obs = data.obs[data.obs["field_id"] == field_id] if not data.obs.empty else pd.DataFrame()
     start = pd.Timestamp(data.season_start) if data.season_start else None
     if start is None:
@@ -83,6 +96,6 @@ def _curve_for(data: ReportData, field_id: str) -> str:
         b = data.bands[(data.bands["crop"] == crop) & (data.bands["region"] == region)].sort_values("day")
         if len(b):
             band = (b["day"].to_numpy(), b["p10"].to_numpy(), b["p50"].to_numpy(), b["p90"].to_numpy())
-    marks = [((pd.Timestamp(d) - start).days, lab) for d, lab in data.checkpoints]
-    return curve_svg(x, y, band=band, marks=marks, x_label=f"days since {start.date().isoformat()} (season start)",
+    at = [((pd.Timestamp(d) - start).days, lab) for d, lab in (data.checkpoints if marks is None else marks)]
+    return curve_svg(x, y, band=band, marks=at, x_label=f"days since {start.date().isoformat()} (season start)",
                      y_label="NDVI")

@@ -68,7 +68,7 @@ from pipelines._report_figures import (
     proposed_actions_table,
 )
 from pipelines._report_html import _CSS, _as_of_text, _Html, _money, _page, _refer_note, _set_aside_note, _table, _tag
-from pipelines._report_map import BOOK_STANDS, _curve_for, _field_status, _map
+from pipelines._report_map import BOOK_STANDS, _curve_for, _field_status, _map, record_marks
 from pipelines._report_outputs import (
     CSV_TABLES,
     _write_all,
@@ -207,11 +207,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
             alerts = season_alerts(fields, series, history, season, day, features=feats, book=book, params=p,
                                    weather=weather, crop_model=crop_model)
             computed = True
-    kinds: dict[date, set[str]] = {}
-    for a, k in zip(records["as_of"], records["kind"], strict=True):
-        kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))
-    checkpoints = [(d, "re-underwrite" if "reunderwrite" in ks else ("decision" if "decision" in ks else "override"))
-                   for d, ks in sorted(kinds.items())]
+    checkpoints = record_marks(records)
     if alerts_given:  # the caller computed them on the season's fields
         evaluated: frozenset[str] | None = frozenset(f["field_id"].astype(str))
     elif computed:  # the fields with a series read as of the date

@@ -345,7 +345,8 @@ def test_pages_state_their_as_of_and_alerts_name_line_and_evidence_in_words(tmp_
     assert "2024-07-05: NDVI 0.4121, expected P10 0.5612; 2024-07-10: NDVI 0.4, expected P10 0.57" in alerts
     assert "probability of the declared crop 0.08" in alerts and ">2024-07-20<" in alerts
     farmer = render_farmer(data, "Fa", tmp_path).read_text()
-    assert "As of 2024-07-20 (the latest record shown)" in farmer
+    assert "Latest record shown: as of 2024-07-20; the NDVI curves run to 2024-07-30 (their last observation); "\
+        "report as of 2024-07-25 (--as-of): nothing later is shown" in farmer
     fal = farmer.split("<h2>Alerts</h2>")[1]
     assert "2024-07-05: NDVI 0.4121" in fal and ">2024-07-10<" in fal and ">L-1<" in fal
     assert "00:00:00" not in fal and "{" not in fal and "&quot;" not in fal
@@ -773,3 +774,27 @@ def test_the_farmer_page_of_a_kept_line_names_the_fields_the_models_could_not_va
     assert ("the models could not value f7 (OUT_OF_MODEL_SCOPE, 33.00 ha) as of 2024-08-01; they valued the other 1 "
             "field(s) only, and a limit on those leaves the rest&#x27;s value and income out; the line is kept as it "
             "stands") in farmer
+
+
+def test_a_farmers_curves_mark_only_their_own_records_and_the_header_says_the_curves_last_date(
+        tmp_path: Path) -> None:
+    """A review: a farmer's page (a DECLINE, never re-underwritten) drew "re-underwrite" marks at the dates of other
+    farmers' re-underwritings, and gained an "override" mark when another farmer's line was overridden; its header
+    said "As of" the record's date above curves running months beyond it. Now only the farmer's own records' dates
+    are marked, and the header gives the curves' last observation."""
+    data = _data()
+    data.decisions = pd.concat([data.decisions, pd.DataFrame({
+        "application_id": ["A2", "A3"], "farmer_token": ["Fb", "Fc"], "season": "2024",
+        "as_of": ["2024-08-15", "2024-09-01"], "outcome": ["REDUCE", "APPROVE"], "limit": [2_000_000, 1_000_000],
+        "currency": "USD", "reason_codes": ["", ""], "body": ["{}", "{}"], "kind": ["reunderwrite", "override"]})],
+        ignore_index=True)
+    data.decisions["kind"] = data.decisions["kind"].fillna("decision")
+    page = render_farmer(data, "Fa", tmp_path).read_text()
+    curve = page.split("<h2>NDVI against the expected band</h2>")[1].split("<h2>")[0]
+    assert curve.count(">decision</text>") == 2 * 2  # Fa's two records' dates, on each of their two fields' curves
+    assert "re-underwrite" not in curve and "override" not in curve
+    assert "Latest record shown: as of 2024-07-20; the NDVI curves run to 2024-07-30 (their last observation)" \
+        in page, page.split("</h1>")[1][:300]
+    other = render_farmer(data, "Fb", tmp_path).read_text().split("<h2>NDVI against the expected band</h2>")[1]
+    assert ">re-underwrite</text>" in other and "override" not in other.split("<h2>")[0]
+    assert "the NDVI curves run to" not in render_portfolio(data, tmp_path).read_text()
