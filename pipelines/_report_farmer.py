@@ -55,6 +55,21 @@ def _no_farmer_message(data: ReportData, token: str) -> str:
     return f"report: no decision for the farmer given in season {data.season} ({hint})"
 
 
+def _override_text(body: dict[str, Any], cur: str) -> str | None:
+    """What an override record's ``override`` section says, as ``explain`` prints it (its free texts escaped: one
+    line whatever was typed): the record it replaced, its date, who gave and approved it and why; None otherwise."""
+    from underwriting._free_text import escaped
+
+    o = body.get("override")
+    if not isinstance(o, dict):
+        return None
+    return (f"an analyst's override dated {o.get('as_of')} of {o.get('original_outcome')} "
+            f"{_money(o.get('original_limit'), cur)} (record {o.get('original_record_id')}), by "
+            f"{escaped(str(o.get('operator')))}"
+            + (f", approved by {escaped(str(o['approver']))}" if o.get("approver") else ", without an approver")
+            + f"; reason: {escaped(str(o.get('reason')))}")
+
+
 def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     """Write ``farmer-<token>.html``: the farmer's fields on a map, NDVI curves against the expected
     band with checkpoints, and the decision with its reasons and computation."""
@@ -125,6 +140,13 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                         f"that decided {escape(str(rec.outcome))} (limit {limit}): a REFER or DECLINE grants nothing, "
                         f"the line stands on {escape(on)} until an analyst acts (policy 2026.12.8 on); reasons of that "
                         f"record: {escape(str(rec.reason_codes or '—'))}</p>")
+        elif (ov := _override_text(b, cur)) is not None:  # headlined as the analyst's, not the replaced record's
+            o = b["override"]
+            body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} limit {limit} — "
+                        f"an analyst's override of {escape(str(o.get('original_outcome')))} "
+                        f"{escape(_money(o.get('original_limit'), cur))}</h2>")
+            body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}: {escape(ov)}; the replaced record's "
+                        f"reasons: {escape(str(rec.reason_codes or '—'))}</p>")
         else:
             body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
                         + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"

@@ -798,3 +798,24 @@ def test_a_farmers_curves_mark_only_their_own_records_and_the_header_says_the_cu
     other = render_farmer(data, "Fb", tmp_path).read_text().split("<h2>NDVI against the expected band</h2>")[1]
     assert ">re-underwrite</text>" in other and "override" not in other.split("<h2>")[0]
     assert "the NDVI curves run to" not in render_portfolio(data, tmp_path).read_text()
+
+
+def test_a_farmers_page_headlines_an_override_as_the_analysts(tmp_path: Path) -> None:
+    """A review: after `override A2009-00002 --limit 20000 …` the farmer's page headlined "REDUCE limit INR
+    20,000.00 …; reasons: INSUFFICIENT_CLEAR_IMAGERY,…" (the replaced REFER's reasons); who overrode it, who approved
+    it and why were only in the raw record. The headline now says it is an analyst's override of the REFER, dated, by
+    whom, approved by whom, with the reason escaped as `explain` prints it (one line, HTML-escaped)."""
+    data = _data()
+    body = {"override": {"original_record_id": "r-1", "original_limit": 0, "original_outcome": "REFER",
+                         "limit": 2_000_000, "outcome": "REDUCE", "reason": "visit <confirmed>\ncrop",
+                         "operator": "an1", "approver": "cro1", "as_of": "2024-07-25"}}
+    data.decisions = pd.concat([data.decisions, pd.DataFrame({
+        "application_id": ["A3"], "farmer_token": ["Fc"], "season": "2024", "as_of": ["2024-07-25"],
+        "outcome": ["REDUCE"], "limit": [2_000_000], "currency": "USD", "reason_codes": ["PARCEL_OVERLAP_CLAIM"],
+        "body": [json.dumps(body)], "kind": ["override"]})], ignore_index=True)
+    page = render_farmer(data, "Fc", tmp_path).read_text()
+    h2 = page.split("<h2>Decision A3: ")[1].split("<h3>")[0]
+    assert "limit USD 20,000.00 — an analyst's override of REFER USD 0.00</h2>" in h2, h2
+    assert ("as of 2024-07-25: an analyst&#x27;s override dated 2024-07-25 of REFER USD 0.00 (record r-1), by an1, "
+            "approved by cro1; reason: visit &lt;confirmed&gt;\\ncrop; the replaced record's reasons: "
+            "PARCEL_OVERLAP_CLAIM</p>") in h2, h2
