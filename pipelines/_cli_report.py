@@ -291,8 +291,10 @@ def portfolio_cmd(
                                                  "into this folder (money in minor units; pseudonymous ids only)."),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
+    from pipelines._report_outputs import check_folders
     from pipelines.report import check_outputs, portfolio_outputs, render_portfolio
 
+    check_folders(out=out, csv=csv)  # before anything is read
     if season:  # before anything is read; else as soon as the county or the fields say the season (in _data), before
         # the registry, the store or a scene is read (the page's own name: a folder there was found only at the end)
         check_outputs(portfolio_outputs(out, season.strip(), csv))
@@ -345,7 +347,7 @@ def farmer_cmd(
                              "applications, not a name, phone or ID number")
     # before anything is read: the page's folder (the TOKEN may be no farmer's, or a name typed there: never named
     # before it is known to be a farmer token of the data)
-    check_outputs([(farmer_page_path(out, "<token>"), "report")])
+    check_outputs([(farmer_page_path(out, "<token>"), "report")])  # its folder's parent too (check_folders)
 
     def page(s: str, f: Any) -> list[tuple[Path, str]]:
         """The page's own name when TOKEN is a farmer token of the season's fields, or the id of an application the

@@ -29,6 +29,23 @@ def farmer_page_path(out_dir: str | Path, token: str) -> Path:
     return Path(out_dir) / f"farmer-{token}.html"
 
 
+def check_folders(**folders: str | Path | None) -> None:
+    """Refuse (one line naming the option) an output folder whose parent folder does not exist: the report creates
+    its ``--out`` (``--csv``) folder, never the folders above it — a mistyped path made a tree of folders, exit 0
+    (``evaluate report`` and ``models card`` refuse a missing folder the same way). ``folders``: option name (``out``,
+    ``csv``) → the folder given (None: not given)."""
+    from features.errors import UserInputError
+
+    for option, given in folders.items():
+        if given is None:
+            continue
+        p = Path(given)
+        parent = p.expanduser().absolute().parent
+        if not p.exists() and not parent.is_dir():
+            raise UserInputError(f"--{option} {given}: its parent folder {parent} does not exist (the report creates "
+                                 f"the --{option} folder, not the folders above it: create them first)")
+
+
 def check_outputs(outputs: list[tuple[Path, str]]) -> None:
     """Each ``(path, what)`` checked writable (:func:`features.atomic.check_writable`: a one-line
     :class:`~features.errors.UserInputError` naming the first that is not — a folder where the file should be, a file
@@ -37,6 +54,7 @@ def check_outputs(outputs: list[tuple[Path, str]]) -> None:
     from features.atomic import check_writable
 
     for path, what in outputs:
+        check_folders(**{"csv" if what.endswith("--csv") else "out": path.parent})
         check_writable(path, what=what)
 
 

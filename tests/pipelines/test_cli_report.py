@@ -439,3 +439,21 @@ def test_the_pages_do_not_depend_on_the_fields_files_row_order(world: dict[str, 
         assert r.exit_code == 0, r.output
         pages.append((out / "portfolio-2009.html").read_bytes().replace(str(f).encode(), b"F"))
     assert pages[0] == pages[1]
+
+
+def test_an_output_folder_whose_parent_is_missing_is_refused_before_any_work(tmp_path: Path) -> None:
+    """A review: `report portfolio --out /tmp/nope/deeper/x` made the whole tree, exit 0. `evaluate report` and
+    `models card` refuse a missing folder in one line; the report commands now refuse an --out (or --csv) folder
+    whose parent is missing, in one line, before anything is read (the county here does not even exist), and
+    create nothing."""
+    gone = tmp_path / "nope" / "deeper"
+    for argv, option in ((["report", "portfolio", "--county", str(tmp_path / "none"), "--out", str(gone / "x")], "out"),
+                         (["report", "portfolio", "--county", str(tmp_path / "none"), "--out", str(tmp_path / "ok"),
+                           "--csv", str(gone / "c")], "csv"),
+                         (["report", "farmer", "A2009-00002", "--county", str(tmp_path / "none"), "--out",
+                           str(gone / "x")], "out")):
+        r = CliRunner().invoke(app, argv)
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1, (r.exit_code, r.stderr)
+        want = f"--{option} {gone / ('c' if option == 'csv' else 'x')}: its parent folder {gone} does not exist"
+        assert want in r.stderr, r.stderr
+    assert not (tmp_path / "nope").exists() and not (tmp_path / "ok").exists()
