@@ -313,7 +313,12 @@ def portfolio_cmd(
             if data.as_of is None and since_day.isoformat() >= last:
                 raise UserInputError(f"--since {since_day} is not before the report's date ({last}, its latest "
                                      "record): give the date of an earlier report")
-            data = dataclasses.replace(data, since=since_day)
+            # the alerts the page as of --since showed ("the previous report's"): one of them no longer raised now is
+            # closed (only the store's re-underwriting records were compared: three high alerts of a 09-15 page gone
+            # by 10-25 were counted nowhere)
+            before = _data(county, fields, imagery, store, season or data.season, since_day.isoformat(), cache,
+                           rejects, book=book)
+            data = dataclasses.replace(data, since=since_day, previous_alerts=before.alerts)
         path = render_portfolio(data, out, csv_dir=csv)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
          + (f"; tables as CSV in {csv}" if csv is not None else ""))

@@ -116,6 +116,19 @@ def alert_states(data: ReportData) -> tuple[pd.DataFrame, pd.DataFrame, str | No
         now = set(zip(al["field_id"].astype(str), al["alert"].astype(str), strict=True))
     else:
         now = set()
+    prev = data.previous_alerts
+    if prev is not None and len(prev):  # the previous report's alerts, beside those the store's records name
+        apps = _applications_of(data)
+        tokens = dict(zip(data.fields["field_id"].astype(str), data.fields["farmer_token"].astype(str), strict=True))
+        shown = pd.DataFrame({
+            "field_id": prev["field_id"].astype(str),
+            "farmer_token": (prev["farmer_token"].astype(str) if "farmer_token" in prev.columns
+                             else prev["field_id"].astype(str).map(tokens)),
+            "application_id": [apps.get(str(f), "") for f in prev["field_id"]],
+            "line_id": (prev["line_id"].map(lambda v: v if isinstance(v, str) else "") if "line_id" in prev.columns
+                        else ""),
+            "alert": prev["alert"].astype(str), "as_of": ref})
+        stored = pd.concat([shown, stored], ignore_index=True).drop_duplicates(["field_id", "alert"])
     if len(stored):
         gone = [(f, a) not in now for f, a in zip(stored["field_id"], stored["alert"], strict=True)]
         # closed only where the alert was evaluated now: its field's series read (not set aside, imagery given) and

@@ -46,6 +46,10 @@ class ReportData:
     set_aside: list[Any] = field(default_factory=list)
     #: the date the alerts' state (new / open / closed) is measured from (--since); None: the previous checkpoint
     since: date | None = None
+    #: the alerts the page as of ``since`` showed (computed as of that date, as that report computed them): one of
+    #: them no longer raised on a field evaluated now is ``closed``. None: not computed (only the store's records say
+    #: which alerts were open then)
+    previous_alerts: pd.DataFrame | None = None
     #: which crop-type model (the champion on the report's date, or today's) and thresholds the alerts were computed
     #: with, as the page says it ("" : not said)
     models_note: str = ""

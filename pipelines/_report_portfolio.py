@@ -226,7 +226,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             "line": al_closed["line_id"].astype(str),
             "application": al_closed["application_id"].astype(str), "alert": al_closed["alert"].astype(str),
             "severity": [ALERT_TYPES.get(a, "medium") for a in al_closed["alert"]],
-            "raised": "", "evidence": f"open at {al_ref} (the store's record), not raised on {day}"})
+            "raised": "", "evidence": f"open at {al_ref} ({'on the page as of then or ' if data.previous_alerts is not None else ''}"
+                                      f"the store's record), not raised on {day}"})
         if len(al_tbl) and "line" not in al_tbl.columns:  # the closed alerts name their lines
             al_tbl.insert(2, "line", "")
         al_tbl = pd.concat([al_tbl, closed_tbl[[c for c in closed_tbl.columns
@@ -235,7 +236,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
         "<p class='sub'>state: against " + escape(
         f"--since {al_ref}" if data.since is not None else f"the previous checkpoint, {al_ref}" if al_ref else
         "no earlier checkpoint (every alert new)") + " — new: raised after it; open: raised on or before it; closed: "
-        "open then in the store's records (the lines it follows), not raised now"
+        + ("on the page as of --since (its alerts computed as of that date) or open then in the store's records, not "
+           "raised now" if data.previous_alerts is not None else
+           "open then in the store's records (the lines it follows), not raised now")
         + escape(f" — {int((al_state['state'] == 'new').sum()) if len(al_state) else 0} new, "
                  f"{int((al_state['state'] == 'open').sum()) if len(al_state) else 0} open, {len(al_closed)} closed")
         + escape(f"; {data.unassessed} held open then not evaluated now (no imagery for their fields, set aside, or "
