@@ -56,16 +56,18 @@ def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
 
     from features.regions import cache_key
 
-    st = p.stat()  # checked once per file version, regions folder and extra crops (~100 ms; it is read often)
-    return _checked(str(p), st.st_mtime_ns, st.st_size, cache_key(),
-                    os.environ.get("AGCREDIT_EXTRA_CROPS", "")).copy()
+    # checked once per file content, regions folder and extra crops (~100 ms; it is read on every checkpoint lookup):
+    # keyed on the bytes, not the modification time, which two quick writes of one size can share
+    return _checked(str(p), p.read_bytes(), cache_key(), os.environ.get("AGCREDIT_EXTRA_CROPS", "")).copy()
 
 
 @lru_cache(maxsize=32)
-def _checked(path: str, mtime_ns: int, size: int, regions: str, extra_crops: str) -> pd.DataFrame:
+def _checked(path: str, content: bytes, regions: str, extra_crops: str) -> pd.DataFrame:
+    import io
+
     p = Path(path)
     try:
-        raw = pd.read_csv(p, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
     except ValueError as e:  # EmptyDataError, ParserError (a row of too many cells), UnicodeDecodeError
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise UserInputError(f"{p}: calendar file cannot be read as CSV ({reason})") from None

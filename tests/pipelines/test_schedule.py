@@ -714,3 +714,17 @@ def test_a_calendars_mistakes_are_one_line_naming_file_row_region_crop_and_check
     with pytest.raises(UserInputError, match=r"gone\.csv: no checkpoints for region 'in-smallholder' \(known: "
                        r"us-nebraska\)$"):
         checkpoint_dates("2009", load_calendar(gone), "in-smallholder")
+
+
+def test_a_calendar_rewritten_at_once_with_the_same_size_is_read_again(tmp_path: Path) -> None:
+    """The checked calendar is kept per file content (checking takes ~100 ms and it is read on every checkpoint
+    lookup): a file rewritten within the same clock tick with as many bytes is read anew, not served from before."""
+    p = tmp_path / "cal.csv"
+    import os
+
+    p.write_text(HEAD + _maize(mid_season="07-20"))
+    assert load_calendar(p).set_index("checkpoint").loc["mid_season", "month_day"] == "07-20"
+    st = p.stat()
+    p.write_text(HEAD + _maize(mid_season="07-25"))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # a coarse file clock: the same modification time
+    assert load_calendar(p).set_index("checkpoint").loc["mid_season", "month_day"] == "07-25"
