@@ -42,9 +42,9 @@ PLAIN_RUNS_TABLE = "agcredit_plain_runs"
 PLAIN_RECORDS_TABLE = "agcredit_plain_run_records"
 
 
-def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
+def _read_calendar(p: Path) -> pd.DataFrame:
     """One calendar file, read and checked row by row (:mod:`pipelines._calendar_check`: each mistake one line naming
-    the file, the row and its region, crop and checkpoint). ``table``: unused, the file is named by its path."""
+    the file by its path, the row and its region, crop and checkpoint)."""
     if p.is_dir():
         raise UserInputError(f"{p}: is a folder, expected a calendar CSV file")
     if not p.is_file():
