@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from features.errors import PicklableError
 from pipelines._logs import TaskLogs
-from pipelines.errors import RunInputError
+from pipelines.errors import ClusterLostError, RunInputError
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
            "runner_from_options"]
@@ -129,28 +129,34 @@ class DaskRunner:
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
+        # the tasks finished, counted as they finish: once the scheduler is lost every future reads "cancelled" (the
+        # count said 0 of N done with parts on disk)
+        finished: set[str] = set()
+        for f in futures:
+            f.add_done_callback(lambda g: finished.add(g.key) if g.status == "finished" else None)
         try:
-            self._wait_with_workers(futures, label, resumable)
+            self._wait_with_workers(futures, label, resumable, finished)
             return list(client.gather(futures))
         except KilledWorker as e:  # dask's own message is a traceback naming none of this
-            raise RunInputError(what="dask runner", problem=(
+            raise ClusterLostError(what="dask runner", problem=(
                 f"a {label} task killed its worker {_allowed_failures()} times (most often over the worker's memory "
                 "limit: dask restarts a worker at 95 % of it); give fewer fields per task (halve --chunk-fields) or "
                 "more memory per worker" + (" — the parts already written are kept: a re-run resumes from them"
                                             if resumable else ""))) from e
         except (CancelledError, CommClosedError) as e:  # the scheduler gone mid-run: a 200-line traceback, exit 1
-            done = sum(f.status == "finished" for f in futures)
-            raise RunInputError(what="dask runner", problem=(
-                f"lost the connection to the scheduler at {self.address} mid-run ({type(e).__name__}), with {done} of "
+            raise ClusterLostError(what="dask runner", problem=(
+                f"lost the connection to the scheduler at {self.address} mid-run ({type(e).__name__}), with {len(finished)} of "
                 f"{len(futures)} {label} task(s) done; restart the scheduler and its workers, then re-run" +
                 (" (the parts already written are kept: it resumes from them)" if resumable else
                  " (this run writes no parts: a re-run starts over)"))) from None
         finally:
             client.cancel([*futures, *kw.values()])
 
-    def _wait_with_workers(self, futures: list[Any], label: str, resumable: bool = False, poll: float = 2.0) -> None:
+    def _wait_with_workers(self, futures: list[Any], label: str, resumable: bool = False,
+                           finished: set[str] | None = None, poll: float = 2.0) -> None:
         """Wait for ``futures``; every ``poll`` seconds count the workers, and stop once there has been none for
-        :attr:`lost_workers_wait` seconds (all lost mid-run: dask would wait for one for ever)."""
+        :attr:`lost_workers_wait` seconds (all lost mid-run: dask would wait for one for ever). ``finished``: the keys
+        of the tasks finished so far (else their futures' states are read)."""
         import time
 
         from distributed import wait
@@ -167,8 +173,8 @@ class DaskRunner:
                 continue
             since = since if since is not None else time.monotonic()
             if time.monotonic() - since >= self.lost_workers_wait:
-                done = sum(f.done() for f in futures)
-                raise RunInputError(what="dask runner", problem=(
+                done = len(finished) if finished is not None else sum(f.status == "finished" for f in futures)
+                raise ClusterLostError(what="dask runner", problem=(
                     f"every worker of the scheduler at {self.address} was lost {self.lost_workers_wait:.0f} s ago "
                     f"and none returned; stopped with {done} of {len(futures)} {label} task(s) done" +
                     (" (the parts already written are kept: a re-run resumes from them)" if resumable else

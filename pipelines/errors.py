@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["NoShadowDecisions", "PipelineError", "RunInputError", "read_checked"]
+__all__ = ["ClusterLostError", "NoShadowDecisions", "PipelineError", "RunInputError", "read_checked"]
 
 
 class PipelineError(Exception):
@@ -23,6 +23,12 @@ class RunInputError(UserInputError):
         self.what = what
         self.problem = problem
         super().__init__(f"{what}: {problem}")
+
+
+class ClusterLostError(RunInputError):
+    """A Dask run stopped by its cluster, not by its input: the scheduler or every worker lost, a task that kept
+    killing its worker. Said in one line (exit 2) as a user error, but the parts the run finished are kept — a re-run
+    resumes from them — where a user error removes what its run wrote (``value``)."""
 
 
 class NoShadowDecisions(UserInputError):

@@ -8,7 +8,8 @@ in every valuation row) and the crop-type champion for crop probabilities. Parts
 (atomic, content-keyed: a killed run re-run recomputes only the blocks it had not committed); the
 client holds summaries only. Valuations are in the currency of the fields' region in the price table. The
 as-of date and ``currency`` are checked before any part is written; a run that fails with a user error
-removes the parts it wrote (parts of earlier runs stay: a re-run resumes from them).
+removes the parts it wrote (parts of earlier runs stay: a re-run resumes from them); a run stopped by its Dask cluster
+(the scheduler or every worker lost, a task killing its workers) keeps the parts it finished, for the re-run.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     from models.money import check_currency
     from models.prices import read_prices
     from pipelines.distributed import run_portfolio, runner_from_options
+    from pipelines.errors import ClusterLostError
     from pipelines.featurize import (
         NoClearObservationError,
         check_as_of_in_season,
@@ -208,6 +210,8 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
         _remove_new(Path(out), before)
         raise NoClearObservationError(as_of=e.as_of, imagery=str(imagery), n_fields=e.n_fields,
                                       n_dates=e.n_dates) from None
+    except ClusterLostError:  # the scheduler or the workers lost: the blocks finished stay, a re-run resumes from them
+        raise
     except UserInputError:
         _remove_new(Path(out), before)
         raise

@@ -214,6 +214,56 @@ def test_value_failed_run_removes_only_its_own_parts(world: dict[str, Any], regi
     assert _files(out) == before
 
 
+class _LostAfterOneBlock:
+    """A runner whose cluster is lost once the first block is done (``error``: what its ``map`` then raises)."""
+
+    name = "dask"
+    n_workers = 1
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def map(self, fn: Any, items: Any, *, shared: Any = None, label: str = "task", resumable: bool = False) -> Any:
+        from pipelines.distributed import LocalRunner
+
+        assert len(items) > 1
+        LocalRunner().map(fn, items[:1], shared=shared, label=label, resumable=resumable)
+        raise self.error
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_value_keeps_the_blocks_finished_before_the_cluster_was_lost(world: dict[str, Any], registry: str,  # noqa: F811
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review killed the scheduler of `value --scheduler` once 3 parts were written: the message said "the parts
+    already written are kept: it resumes from them", and the parts were removed (the whole --out folder when every
+    worker was killed) — a lost cluster was cleaned up as a user error. The parts finished now stay and a re-run
+    reuses them; a user error raised by a block still removes what its run wrote."""
+    import pipelines.distributed as dist
+    from pipelines.errors import ClusterLostError, RunInputError
+
+    c: County = world["county"]
+    out = tmp_path / "vout"
+    args = ["value", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery),
+            "--season", world["season"], "--as-of", str(world["as_of"]), "--out", str(out),
+            "--crop-model", "none", "--chunk-fields", "5"]
+    lost = ClusterLostError(what="dask runner", problem="lost the connection to the scheduler at tcp://x:1 mid-run")
+    monkeypatch.setattr(dist, "runner_from_options", lambda *a, **k: _LostAfterOneBlock(lost))
+    _user_error(_invoke(args), "lost the connection to the scheduler")
+    kept = [f for f in _files(out) if f.startswith("valuations/") and f.endswith(".parquet")]
+    assert len(kept) == 1, _files(out)
+    monkeypatch.setattr(dist, "runner_from_options", lambda *a, **k: _LostAfterOneBlock(
+        RunInputError(what="block", problem="a user's error")))
+    shutil.rmtree(out)
+    _user_error(_invoke(args), "block: a user's error")
+    assert not out.exists()  # a user error: the run's parts removed, as before
+
+
 def test_remove_new_keeps_what_existed(tmp_path: Path) -> None:
     from pipelines.portfolio import _remove_new, _snapshot
 

@@ -37,7 +37,7 @@ from pipelines.distributed import (
     score_distributed,
     series_distributed,
 )
-from pipelines.errors import RunInputError
+from pipelines.errors import ClusterLostError, RunInputError
 from tests.conftest import read_county_fields
 from tests.underwriting.test_decisions import (
     application,
@@ -1200,10 +1200,14 @@ def test_block_warnings_merge_as_one_call_says_them() -> None:
     assert block_warnings([{}, {}], ["F1"], day) == []  # a custom featurize reports nothing
 
 
-def _sleep_task(x: int) -> int:
+def _sleep_task(x: int | str) -> int | str:
+    """Sleep 30 s; a path: write it and return at once."""
     import time
 
-    time.sleep(30)
+    if isinstance(x, str):
+        Path(x).write_text("done")
+    else:
+        time.sleep(30)
     return x
 
 
@@ -1236,11 +1240,23 @@ def test_a_scheduler_lost_mid_run_is_one_line(tmp_path: Path) -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with Client(scheduler_file=str(sfile), timeout="30s") as client:
             client.wait_for_workers(1, timeout=60)
-            threading.Timer(3.0, sched.send_signal, (signal.SIGKILL,)).start()
-            with pytest.raises(RunInputError, match=r"lost the connection to the scheduler at tcp://127\.0\.0\.1:\d+ "
-                                                    r"mid-run \(\w+\), with 0 of 2 block task\(s\) done; restart the "
-                                                    r"scheduler and its workers, then re-run \(the parts already"):
-                DaskRunner(client).map(_sleep_task, [1, 2], label="block", resumable=True)
+            first = tmp_path / "first-done"
+
+            def kill_once_the_first_is_done() -> None:
+                for _ in range(600):
+                    if first.exists():
+                        break
+                    time.sleep(0.1)
+                time.sleep(1.0)  # its result reaches the client
+                sched.send_signal(signal.SIGKILL)
+
+            threading.Thread(target=kill_once_the_first_is_done, daemon=True).start()
+            # the task done before the loss counted (every future reads "cancelled" once the scheduler is lost: the
+            # count said 0 done with its part on disk), and the error one that keeps the parts (ClusterLostError)
+            with pytest.raises(ClusterLostError, match=r"lost the connection to the scheduler at tcp://127\.0\.0\.1:\d+ "
+                                                       r"mid-run \(\w+\), with 1 of 3 block task\(s\) done; restart the "
+                                                       r"scheduler and its workers, then re-run \(the parts already"):
+                DaskRunner(client).map(_sleep_task, [str(first), 1, 2], label="block", resumable=True)
     finally:
         for p in (worker, sched):
             if p is not None:
