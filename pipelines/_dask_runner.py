@@ -110,8 +110,10 @@ class DaskRunner:
             return []
         client = self.client
         from features.regions import regions_digest
+        from pipelines._code_digest import VERSION_SOURCES, source_digest
 
         regions = regions_digest()  # before anything is submitted: a bad folder is one line, nothing left running
+        source = source_digest(VERSION_SOURCES)  # what `agcredit --version` prints, which every worker's must equal
         run = os.urandom(6).hex()
         # inputs travel inside the tasks (not scattered): a task whose worker dies is re-run from its recipe
         kw = {k: client.submit(_identity, v, pure=False, key=f"agcredit-shared-{k}-{run}")
@@ -122,7 +124,7 @@ class DaskRunner:
         with warnings.catch_warnings():  # dask's "Sending large graph" UserWarning: the inputs travel inside the
             # tasks on purpose (above), and its advice (scatter) would lose the recipes; a raw warning to the user
             warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-            futures = client.map(_PlainErrors(fn, regions, TaskLogs.of_client()), list(items), **kw, pure=False,
+            futures = client.map(_PlainErrors(fn, regions, TaskLogs.of_client(), source), list(items), **kw, pure=False,
                                  key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
         from concurrent.futures import CancelledError
 
@@ -214,17 +216,23 @@ class _PlainErrors:
     sent a bare ``Exception`` with the worker's traceback instead of the one-line user error. ``regions``: the run's
     :func:`features.regions.regions_digest` (None: no regions folder), which the worker's own must equal. ``logs``:
     the client's run id, log format and level, which the task's log lines on the worker take
-    (:class:`pipelines._logs.TaskLogs`; None: the worker's logging as it is)."""
+    (:class:`pipelines._logs.TaskLogs`; None: the worker's logging as it is). ``source``: the client's source digest
+    (``agcredit --version``; None: not checked), which the worker's must equal — a worker running other agcredit code
+    computed other figures, stored under the parts' names the client's code keys."""
 
-    def __init__(self, fn: Callable[..., Any], regions: str | None = None, logs: TaskLogs | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], regions: str | None = None, logs: TaskLogs | None = None,
+                 source: str | None = None) -> None:
         self.fn = fn
         self.regions = regions
         self.logs = logs
+        self.source = source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             with self.logs.active() if self.logs is not None else nullcontext():
                 _same_regions(self.regions)
+                if self.source is not None:
+                    _same_source(self.source)
                 return self.fn(*args, **kwargs)
         except PicklableError as e:
             e.__cause__ = None
@@ -252,6 +260,28 @@ def _same_regions(expected: str | None) -> None:
         f"its region files ({REGIONS_ENV}) are not this run's: the run's {say(expected)}, the worker's {say(got)}; "
         f"start every worker with the same {REGIONS_ENV} folder as the client (season windows, calendars and prices "
         "come from it)"))
+
+
+def _same_source(expected: str) -> None:
+    """A one-line error when this process's agcredit source (its digest, as ``agcredit --version`` prints it) is not
+    the client's."""
+    import socket
+
+    from pipelines._code_digest import VERSION_SOURCES, source_digest
+
+    got = source_digest(VERSION_SOURCES)
+    if got == expected:
+        return
+    try:
+        from distributed import get_worker
+
+        where = f"{get_worker().address} on {socket.gethostname()}"
+    except (ImportError, ValueError):  # called outside a worker
+        where = f"on {socket.gethostname()}"
+    raise RunInputError(what=f"dask worker {where}", problem=(
+        f"it runs other agcredit code than the client: source sha256:{got[:16]} on the worker, sha256:{expected[:16]} "
+        "on the client (`agcredit --version` prints it); start every worker with the client's agcredit installation "
+        "(valuations, features and decisions come from it)"))
 
 
 def local_runner() -> LocalRunner:

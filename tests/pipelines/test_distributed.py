@@ -230,6 +230,28 @@ def test_a_worker_without_the_runs_regions_folder_is_one_line(cluster: DaskRunne
         cluster.map(_identity_task, [1, 2], label="block")
 
 
+def test_a_worker_running_other_agcredit_code_is_one_line(cluster: DaskRunner, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review started a worker on a copy of the source with models/yield_value.py changed: other valuations, exit
+    0, stored under the parts' names the client's code keys and reused by later runs. Each task now checks the
+    worker's source digest (`agcredit --version`) against the client's, before it computes or writes anything."""
+    import pipelines._code_digest as code_digest
+
+    real = code_digest.source_digest(code_digest.VERSION_SOURCES)
+    monkeypatch.setattr(code_digest, "source_digest", lambda *a, **k: "f" * 64)  # the client's code changed
+    marker = tmp_path / "written"
+    with pytest.raises(RunInputError, match=r"dask worker tcp://\S+ on \S+: it runs other agcredit code than the "
+                       rf"client: source sha256:{real[:16]} on the worker, sha256:f{{16}} on the client \(`agcredit "
+                       r"--version` prints it\); start every worker with the client's agcredit installation"):
+        cluster.map(_write_task, [str(marker)], label="block")
+    assert not marker.exists()  # nothing computed
+
+
+def _write_task(path: str) -> str:
+    Path(path).write_text("x")
+    return path
+
+
 def _logging_task(msg: str) -> str:
     """Log as a stage's code does on a worker; what the worker wrote to its stderr."""
     import contextlib
