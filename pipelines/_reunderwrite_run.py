@@ -264,7 +264,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                         params=alert_params or alert_params_of(models.crop_model,
                                                                                fields_region(fields)),
                                         warnings=said_alerts, weather=wx if isinstance(wx, pd.DataFrame) else None,
-                                        crop_model=models.crop_model), said_alerts)
+                                        crop_model=models.crop_model, imagery=imagery), said_alerts)
             _memo_put(memo, akey, got_alerts, arefs)
         alerts = got_alerts[0]
         warnings.extend(got_alerts[1])

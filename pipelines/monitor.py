@@ -212,7 +212,7 @@ ALERT_FIELDS_NEED = ("declared_crop", "region")
 def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFrame | None, season: str,
                   as_of: date, *, features: pd.DataFrame | None = None, book: pd.DataFrame | None = None,
                   params: AlertParams | None = None, warnings: list[str] | None = None,
-                  weather: pd.DataFrame | None = None, crop_model: Any = None) -> pd.DataFrame:
+                  weather: pd.DataFrame | None = None, crop_model: Any = None, imagery: Any = None) -> pd.DataFrame:
     """Alerts of ``season`` as of ``as_of`` with the affected line(s).
 
     ``fields``: every season's fields (declared crops of past seasons give the expectations);
@@ -221,7 +221,8 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     the daily weather table (:func:`features.weather.read_weather`), which puts the collapse timing in thermal
     time (:mod:`pipelines._monitor_thermal`; calendar days without it, or when it does not hold the region);
     ``crop_model``: the crop-type model that gave ``features`` their probabilities, whose earlier checkpoints date a
-    CROP_MISMATCH by when it was raised (:func:`mismatch_history`; without it, on ``as_of``).
+    CROP_MISMATCH by when it was raised (:func:`mismatch_history`; without it, on ``as_of``). ``imagery``: the
+    imagery the series come from, named when it holds no past season the fields hold (a warning).
     """
     from features.series import season_window
 
@@ -229,10 +230,7 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     empty = pd.DataFrame(columns=[*ALERT_COLUMNS, "farmer_token", "line_id"])
     if history is None or history.empty:
         if warnings is not None:
-            warnings.append("the fields hold no past season (no past seasons' series): no early-warning alert can "
-                            "be raised — alerts compare this season's growth with the past seasons' of the same crop "
-                            "and region, so no line is flagged or re-decided on one; give fields' rows of past "
-                            "seasons (season by season) for alerts")
+            warnings.append(_no_history_warning(fields, str(season), imagery))
         return empty
     meta = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"].astype(str),
                          "crop": fields["declared_crop"], "region": fields["region"].astype(str),
@@ -331,6 +329,23 @@ def mark_held(alerts: pd.DataFrame, set_aside: Any, season: str) -> pd.DataFrame
     return alerts.assign(held=pd.Series(held, index=alerts.index, dtype="object"))
 
 
+def _no_history_warning(fields: pd.DataFrame, season: str, imagery: Any) -> str:
+    """Why no early-warning alert can be raised: the fields hold no past season, or they do and the imagery holds no
+    scene of one (a folder ``imagery fetch`` filled for this season only: the warning blamed the fields)."""
+    why = ("no early-warning alert can be raised — alerts compare this season's growth with the past seasons' of the "
+           "same crop and region, so no line is flagged or re-decided on one")
+    seasons = fields["season"].astype(str) if "season" in fields.columns else pd.Series([], dtype=str)
+    past = sorted(x for x in seasons.unique() if x < season)
+    if not past:
+        return (f"the fields hold no past season (no past seasons' series): {why}; give fields' rows of past seasons "
+                "(season by season) for alerts")
+    where = f"the imagery {imagery}" if imagery is not None else "the imagery"
+    shown = ", ".join(past) if len(past) <= 4 else f"{past[0]}–{past[-1]}"
+    return (f"{where} holds no scene of a past season (the fields hold {int(seasons.isin(past).sum()):,} rows of "
+            f"season(s) {shown}, but no past season's series could be built from it): {why}; fetch the past seasons' "
+            f"scenes into it (agcredit imagery fetch --season S for each of {shown}, with the same --out) for alerts")
+
+
 def fields_region(fields: pd.DataFrame) -> str | None:
     """The region of a fields table (its first non-empty ``region``; None without one)."""
     if "region" not in fields.columns or not fields["region"].notna().any():
@@ -364,5 +379,5 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
         warnings.extend(unseen_region_warnings(crop_model, cur))  # its CROP_MISMATCH alerts there unvalidated
     al = season_alerts(fields, res.series, history, str(season),
                        as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather,
-                       crop_model=crop_model)
+                       crop_model=crop_model, imagery=imagery)
     return al, warnings

@@ -1676,3 +1676,23 @@ def test_fields_without_a_past_season_say_no_alert_can_be_raised() -> None:
     out = season_alerts(pd.DataFrame(), pd.DataFrame(), None, "2009", date(2009, 10, 25), warnings=warnings)
     assert out.empty and len(warnings) == 1
     assert "no early-warning alert can be raised" in warnings[0] and "rows of past seasons" in warnings[0]
+
+
+def test_imagery_without_a_past_season_names_the_imagery_not_the_fields() -> None:
+    """A review re-underwrote on a folder `imagery fetch` had filled for this season only: "alerts: none", exit 0,
+    and a warning that the fields hold no past season — they held 3,600 past rows. The warning names the imagery as
+    what lacks them, and the fetch that fills it."""
+    from pipelines.monitor import season_alerts
+
+    fields = pd.DataFrame({"field_id": ["F1", "F1", "F1"], "season": ["2007", "2008", "2009"],
+                           "declared_crop": ["maize"] * 3, "region": ["in-smallholder"] * 3,
+                           "farmer_token": ["t"] * 3})
+    warnings: list[str] = []
+    out = season_alerts(fields, pd.DataFrame(), pd.DataFrame(), "2009", date(2009, 10, 25), warnings=warnings,
+                        imagery="fe600")
+    assert out.empty and len(warnings) == 1
+    assert warnings[0].startswith("the imagery fe600 holds no scene of a past season (the fields hold 2 rows of "
+                                  "season(s) 2007, 2008"), warnings[0]
+    assert "no early-warning alert can be raised" in warnings[0]
+    assert "agcredit imagery fetch --season S for each of 2007, 2008" in warnings[0]
+    assert "give fields' rows" not in warnings[0]
