@@ -37,10 +37,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fetch_on", "check_shared_cache", "check_shared_folder", "scene_folder"]
+__all__ = ["fetch_on", "check_shared_cache", "check_shared_folder", "scene_folder", "workers_credentials"]
 
 
 def fetch_on(runner: Any, fields: Any, start: dt.date, end: dt.date, out_dir: Path, **kw: Any) -> Any:
@@ -53,7 +54,64 @@ def fetch_on(runner: Any, fields: Any, start: dt.date, end: dt.date, out_dir: Pa
     def map_tasks(fn: Any, tasks: list[Any], label: str) -> list[Any]:
         return list(runner.map(fn, tasks, label=label))
 
-    return sh.fetch(fields, start, end, out_dir, map_tasks=map_tasks, **kw)
+    with workers_credentials(runner, kw.get("endpoint", "cdse"), kw.get("profile")):
+        return sh.fetch(fields, start, end, out_dir, map_tasks=map_tasks, **kw)
+
+
+@contextlib.contextmanager
+def workers_credentials(runner: Any, endpoint: str = "cdse", profile: str | None = None) -> Iterator[None]:
+    """Requests asked on the workers of a cluster given by address: a task's missing-credentials error (a worker's
+    own environment or profile; read where its first request needs them) becomes one line naming the workers — how
+    many of them lack credentials, each asked at once — not the client's shell, which has them (its error read as
+    the user's: "SH_CLIENT_ID and SH_CLIENT_SECRET not set ... --profile NAME"). One process, a local cluster (its
+    workers have the client's environment), a client lacking them too, or every worker with credentials: the error
+    as it is."""
+    from features.sources._sh_io import SentinelHubCredentialsError  # not the sentinelhub library: read below only
+
+    try:
+        yield
+    except SentinelHubCredentialsError as e:
+        client = getattr(runner, "client", None)
+        if client is None or getattr(runner, "cluster", None) is not None or _client_lacks(endpoint, profile):
+            raise  # the client's shell lacks them too: its error, as one machine's
+        try:
+            seen = client.run(_credentials_missing, str(endpoint), profile)
+        except Exception:  # noqa: BLE001 — the cluster gone meanwhile: the task's own error
+            raise e from None
+        lacking = sorted({w for w in seen.values() if w is not None})
+        if not lacking:
+            raise
+        from pipelines.errors import RunInputError
+
+        n = sum(1 for w in seen.values() if w is not None)
+        raise RunInputError(what="dask runner", problem=(
+            f"{n} of {len(seen)} Dask worker(s) of the scheduler at {runner.address} have no Sentinel Hub credentials "
+            f"({'; '.join(lacking)}): each worker reads its own — the client's are never sent — so start every worker "
+            "with SH_CLIENT_ID and SH_CLIENT_SECRET in its environment (or SH_PROFILE naming a sentinelhub profile of "
+            "its config file), then re-run")) from None
+
+
+def _client_lacks(endpoint: str, profile: str | None) -> bool:
+    """Whether this process (the client) lacks the credentials too."""
+    return _credentials_missing(endpoint, profile) is not None
+
+
+def _credentials_missing(endpoint: str, profile: str | None) -> str | None:
+    """On a worker: None when it has the endpoint's Sentinel Hub credentials, else where it looked and what it missed
+    (never a credential's value)."""
+    from features.sources import sentinelhub as sh
+
+    try:
+        ep = sh._endpoint(endpoint, profile)
+        if "profile" in ep:
+            sh._credentials(ep["profile"], None)
+        else:
+            sh._credentials(profile, ep)
+    except sh.SentinelHubCredentialsError as e:
+        return f"{e.source}: {str(e.problem).split(';')[0]}"
+    except Exception as e:  # noqa: BLE001 — another reason, said as the worker's
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None
 
 
 def scene_folder(runner: Any, stack: contextlib.ExitStack, cache_dir: Path | None, sub: str) -> Path:

@@ -104,7 +104,10 @@ def fetch_statistics_on(runner: Any, chunk_fields: int, fields: Any, season: str
     where = str(Path(cache_dir).absolute()) if cache_dir is not None else None
     tasks = [StatsTask(fields=fields.iloc[rows], season=season, start=start, end=end, endpoint=str(endpoint),
                        profile=profile, variables=tuple(variables), cache_dir=where, retry=retry) for rows in blocks]
-    results = runner.map(stats_block, tasks, label="statistics")
+    from pipelines._dask_process import workers_credentials
+
+    with workers_credentials(runner, str(endpoint), profile):  # a worker without them named as such
+        results = runner.map(stats_block, tasks, label="statistics")
     block_ids = [[ids[i] for i in rows] for rows in blocks]
     done = sum(int(r.get("done", 0)) for r in results)
     quota = [r["quota"] for r in results if "quota" in r]

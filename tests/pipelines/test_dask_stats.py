@@ -411,3 +411,25 @@ def test_a_series_on_workers_says_its_statistical_requests_as_one_machine(cluste
     assert (got.fetch_summary.requests, got.fetch_summary.retries, got.fetch_summary.cache_hits) == (
         one.fetch_summary.requests, one.fetch_summary.retries, one.fetch_summary.cache_hits)
     assert got.fetch_summary.requests >= len(fields) and got.fetch_summary.cache_hits == 0
+
+
+@responses.activate
+def test_workers_without_credentials_are_named_as_the_workers(cluster: Any, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review started the workers of a `--scheduler` run without SH_CLIENT_ID/SH_CLIENT_SECRET, the client with
+    them: the run said the user's shell lacked them ("... not set; ... --profile NAME", an option refused with
+    --scheduler). The workers of a cluster given by address are now named, and how many of them lack credentials."""
+    import pipelines._dask_process as dp
+    from pipelines._dask_stats import fetch_statistics_on
+    from pipelines.errors import RunInputError
+
+    monkeypatch.delenv("SH_CLIENT_ID")  # the workers are threads of this process: theirs and the client's
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    monkeypatch.setattr(sh.SHConfig, "get_config_location", classmethod(lambda cls: str(tmp_path / "none.toml")))
+    monkeypatch.setattr(dp, "_client_lacks", lambda *a: False)  # the client's shell has them; the workers not
+    with pytest.raises(RunInputError, match=r"^dask runner: 2 of 2 Dask worker\(s\) of the scheduler at \S+ have "
+                       r"no Sentinel Hub credentials \(environment: SH_CLIENT_ID and SH_CLIENT_SECRET not set\): each "
+                       r"worker reads its own — the client's are never sent — so start every worker with SH_CLIENT_ID "
+                       r"and SH_CLIENT_SECRET in its environment"):
+        fetch_statistics_on(cluster, 3, _fields(), "2023", date(2023, 6, 1), date(2023, 7, 20),
+                            cache_dir=tmp_path / "dask", retry=FAST)
