@@ -77,8 +77,7 @@ def value_command(
         err(f"warning: {len(run.outside_fields)} field(s) outside every scene")
     totals = run.totals()
     if run.n_valued and totals and all(int(t["value_p50"]) == 0 for t in totals.values()):
-        err(f"warning: every field is valued at 0 as of {day}: no planted area is measured yet (before emergence "
-            "the imagery shows no crop; `underwrite` values such fields on the pre-season rule)")
+        err(f"warning: every field is valued at 0 as of {day}: " + _zero_reason(res.missing_acquisitions, imagery, day))
     versions = f"yield-value {res.versions['yield-value']}" + (f", {res.versions['crop-type']}"
                                                                 if res.versions.get("crop-type") else "")
     echo(f"valued {run.n_valued} of {run.n_fields} fields of season {season} as of {day} ({res.checkpoint}) with "
@@ -106,3 +105,15 @@ def value_command(
         # partial: rows of the season (or of none readable) set aside; another season's rows only: 0
         if partial_rows(res.set_aside, season) or held:
             raise typer.Exit(code=1)
+
+
+def _zero_reason(missing: list[str], imagery: Path, day: object) -> str:
+    """Why every field is valued at 0: the imagery lacks days of the window (a folder fetched to an earlier as-of,
+    valued with --allow-missing-acquisitions: the warning blamed emergence), else no planted area measured yet."""
+    if not missing:
+        return ("no planted area is measured yet (before emergence the imagery shows no crop; `underwrite` values such "
+                "fields on the pre-season rule)")
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return (f"{imagery} lacks the acquisitions of {shown} (not fetched; valued without them: "
+            "--allow-missing-acquisitions), so the fields are seen as of the last day fetched, when no planted area "
+            f"was measured; fetch those days into the folder (agcredit imagery fetch ... --as-of {day}) and re-run")

@@ -39,6 +39,9 @@ class PortfolioValue:
     set_aside: list[Any] = field(default_factory=list)
     #: the farmers (tokens) none of whose fields was valued: a row of theirs set aside (:func:`features.fields.held_farmers`)
     held_farmers: list[str] = field(default_factory=list)
+    #: the acquisitions of the window the scene folder lacks, valued without (``allow_missing_acquisitions``; each a
+    #: date or a ``FIRST/LAST`` span not fetched, as the run manifest names them)
+    missing_acquisitions: list[str] = field(default_factory=list)
 
 
 def set_aside_manifest(rows: Sequence[Any], fields: Any, season: str, held: Sequence[str]) -> dict[str, Any]:
@@ -216,4 +219,5 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
         _remove_new(Path(out), before)
         raise
     return PortfolioValue(run=run, versions=models.versions(), checkpoint=checkpoint, currency=currency,
-                          warnings=[*warnings, *run.warnings], set_aside=list(read.set_aside), held_farmers=held)
+                          warnings=[*warnings, *run.warnings], set_aside=list(read.set_aside), held_farmers=held,
+                          missing_acquisitions=list(gaps))

@@ -229,3 +229,39 @@ def test_a_folder_fetched_up_to_an_earlier_date_is_refused_at_a_later_as_of(worl
         [fetched.split(" to ")[0], str(world["as_of"])]]}))
     r = runner.invoke(app, build, env=env)
     assert r.exit_code == 0 and "fetched from Sentinel Hub" not in r.stderr, r.stderr
+
+
+def test_value_at_zero_on_a_folder_fetched_to_an_earlier_date_names_the_days_not_fetched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review valued a folder fetched to 2009-07-20 as of 2009-10-10 with --allow-missing-acquisitions: every field
+    at 0, and the warning said no planted area was measured yet, "before emergence" — in October. The days not fetched
+    are named as the reason (and the fetch that fills them); without days missing the warning is as before."""
+    from types import SimpleNamespace
+
+    import pipelines.portfolio as portfolio
+
+    def valued(missing: list[str]) -> Any:
+        run = SimpleNamespace(n_without_crop=0, outside_fields=[], n_valued=3, n_fields=3, n_blocks=1, parts_reused=0,
+                              scenes_read=4, scenes_cached=0, hazy_dates=[], haze_pinned=False,
+                              totals=lambda: {"INR": {"value_p10": 0, "value_p50": 0, "value_p90": 0}})
+        return SimpleNamespace(run=run, versions={"yield-value": "1"}, checkpoint="mid", warnings=[], set_aside=[],
+                               held_farmers=[], missing_acquisitions=missing)
+
+    scenes = tmp_path / "fe_early"
+    scenes.mkdir()
+    fields = tmp_path / "f.gpkg"
+    fields.write_text("x")
+    args = ["value", "--fields", str(fields), "--imagery", str(scenes), "--season", "2009", "--as-of", "2009-10-10",
+            "--out", str(tmp_path / "v"), "--allow-missing-acquisitions"]
+    monkeypatch.setattr(portfolio, "value_portfolio", lambda *a, **k: valued(["2009-07-21/2009-10-10"]))
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    warned = [x for x in r.stderr.splitlines() if "valued at 0" in x]
+    assert warned == [f"warning: every field is valued at 0 as of 2009-10-10: {scenes} lacks the acquisitions of "
+                      "2009-07-21/2009-10-10 (not fetched; valued without them: --allow-missing-acquisitions), so the "
+                      "fields are seen as of the last day fetched, when no planted area was measured; fetch those days "
+                      "into the folder (agcredit imagery fetch ... --as-of 2009-10-10) and re-run"], r.stderr
+    assert "emergence" not in r.stderr
+    monkeypatch.setattr(portfolio, "value_portfolio", lambda *a, **k: valued([]))
+    r = CliRunner().invoke(app, args)
+    assert "no planted area is measured yet (before emergence" in r.stderr
