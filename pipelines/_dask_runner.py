@@ -389,8 +389,12 @@ def _connect(scheduler: str, timeout: str, worker_wait: float = 60.0) -> Any:
     from dask.utils import parse_timedelta
     from distributed import Client
 
+    from models._registry_uri import safe_uri
+
+    shown = safe_uri(scheduler)  # tcp://user:PASSWORD@host: the password masked, as a registry's or store's
+
     def fail(problem: str) -> RunInputError:
-        return RunInputError(what="dask runner", problem=f"the scheduler at {scheduler}: {problem}")
+        return RunInputError(what="dask runner", problem=f"the scheduler at {shown}: {problem}")
 
     scheme = scheduler.split("://", 1)[0].lower() if "://" in scheduler else "tcp"
     if scheme not in _SCHEMES:
@@ -420,14 +424,19 @@ def _connect(scheduler: str, timeout: str, worker_wait: float = 60.0) -> Any:
     t.join(float(parse_timedelta(timeout)) + 10.0)
     if "client" not in box:
         why = type(box["error"]).__name__ if "error" in box else "no answer"
+        if scheme == "tls":  # no TLS settings here, or a plain scheduler there: "(TypeError)" said neither
+            raise fail(f"no Dask scheduler answered over TLS ({why}): a tls:// address needs a scheduler started with "
+                       "TLS and this client's certificates in the Dask configuration (distributed.comm.tls.*); a "
+                       "scheduler without TLS is reached at tcp://HOST:PORT")
         raise fail(f"no Dask scheduler answered ({why}): is it the scheduler's port (8786 by default; 8787 is its "
-                   "dashboard)?")
+                   "dashboard)?" + (" A scheduler started with TLS is reached at tls://HOST:PORT." if scheme == "tcp"
+                                    else ""))
     client = box["client"]
     try:
         client.wait_for_workers(1, timeout=worker_wait)
     except (TimeoutError, OSError):
         client.close()
-        raise fail(f"no worker joined within {worker_wait:.0f} s (start one: dask worker {scheduler})") from None
+        raise fail(f"no worker joined within {worker_wait:.0f} s (start one: dask worker {shown})") from None
     return client
 
 

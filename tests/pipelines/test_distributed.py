@@ -178,6 +178,20 @@ def test_a_scheduler_address_that_is_not_one_fails_in_seconds() -> None:
     with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0") as cluster:
         with pytest.raises(RunInputError, match=r"no worker joined within 1 s \(start one: dask worker "):
             _connect(cluster.scheduler_address, "10s", worker_wait=1.0)
+        # tls:// to a plain scheduler: "no Dask scheduler answered (TypeError)" said neither TLS nor tcp://
+        with pytest.raises(RunInputError, match=r"no Dask scheduler answered over TLS \(\w+\): a tls:// address needs "
+                           r"a scheduler started with TLS .*; a scheduler without TLS is reached at tcp://HOST:PORT$"):
+            _connect(cluster.scheduler_address.replace("tcp://", "tls://"), "2s", worker_wait=1.0)
+
+
+def test_a_scheduler_address_with_a_password_is_masked() -> None:
+    """`--scheduler tcp://user:pw@127.0.0.1:8663` echoed the password in its error; masked as a registry's URI is."""
+    from pipelines._dask_runner import _connect
+
+    with pytest.raises(RunInputError) as e:
+        _connect("tcp://agc:s3cret-pw@127.0.0.1:1", "1s")
+    assert "s3cret-pw" not in str(e.value)
+    assert str(e.value).startswith("dask runner: the scheduler at tcp://agc:***@127.0.0.1:1: cannot connect")
 
 
 def _sleep_then(x: int) -> int:
