@@ -1283,7 +1283,7 @@ def test_a_scheduler_lost_mid_run_is_one_line(tmp_path: Path) -> None:
                     if first.exists():
                         break
                     time.sleep(0.1)
-                time.sleep(1.0)  # its result reaches the client
+                time.sleep(3.0)  # its result reaches the client (a loaded machine: seconds)
                 sched.send_signal(signal.SIGKILL)
 
             threading.Thread(target=kill_once_the_first_is_done, daemon=True).start()
