@@ -342,17 +342,23 @@ def _mix(st: _Static, i: int, day: date, region: str, plan: SkyPlan) -> tuple[np
 
 
 def _limit_threads() -> Any:
-    """Keep BLAS to one thread (its products here are small; the worker processes are the parallelism); a Ctrl-C is
-    the parent's to handle (:func:`democounty._growth.quiet_worker`)."""
-    from democounty._growth import quiet_worker
-
-    quiet_worker()
+    """Keep BLAS to one thread (its products here are small; the worker processes are the parallelism)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover
         return None
     _STATE["threads"] = threadpool_limits(1)
     return _STATE["threads"]
+
+
+def _pool_worker() -> None:
+    """A render pool's worker: one BLAS thread, and a Ctrl-C left to the parent
+    (:func:`democounty._growth.quiet_worker`; never in the parent itself, whose SIGINT ignored would be inherited by
+    every process it starts — a CI run caught it)."""
+    from democounty._growth import quiet_worker
+
+    quiet_worker()
+    _limit_threads()
 
 
 def _blend(refl: np.ndarray, alpha: np.ndarray, target: np.ndarray) -> None:
@@ -484,7 +490,7 @@ def render_scenes(county_dir: Path, seed: int, *, workers: int = 2,
         todo = [i for i, p in enumerate(plans)
                 if not p.missing and (between is None or between[0] <= dates[i] <= between[1])]
         if workers > 1 and len(todo) > 1:
-            with mp.get_context("fork").Pool(workers, initializer=_limit_threads) as pool:
+            with mp.get_context("fork").Pool(workers, initializer=_pool_worker) as pool:
                 rows = pool.map(_render, todo, chunksize=max(1, len(todo) // (workers * 8)))
         else:
             limit = _limit_threads()

@@ -118,3 +118,17 @@ def test_a_ctrl_c_to_the_simulators_worker_pool_is_the_parents_alone() -> None:
                           timeout=60, start_new_session=True)
     assert proc.stdout == "stopped\n", (proc.stdout, proc.stderr)
     assert "ForkPoolWorker" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_rendering_in_the_parent_leaves_its_ctrl_c_alone() -> None:
+    """The render pool's workers ignore SIGINT; the parent rendering alone (one worker) must not: an ignored SIGINT is
+    inherited by every process it starts (a CI run: three Ctrl-C tests of later subprocesses found theirs ignored)."""
+    import democounty.scenes as scenes
+
+    before = signal.getsignal(signal.SIGINT)
+    limit = scenes._limit_threads()
+    try:
+        assert signal.getsignal(signal.SIGINT) is before is signal.default_int_handler
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
