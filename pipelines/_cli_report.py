@@ -41,13 +41,21 @@ Outputs = Callable[[str, "gpd.GeoDataFrame"], list[tuple[Path, str]]]
 
 def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
           as_of: str | None, cache: Path | None, rejects: Path | None = None, *, outputs: Outputs | None = None,
-          book: Path | None = None) -> Any:
+          book: Path | None = None, said: set[str] | None = None) -> Any:
     """ReportData from a county folder, or from a fields file and an imagery source (``rejects``: its bad rows set
     aside there, named on the pages: :attr:`pipelines.report.ReportData.set_aside`; ``book``: the Book, read as
     ``underwrite`` reads it, :func:`underwriting.applications.read_book` — the county form reads its own). ``outputs``:
     the files the command writes, checked writable (:func:`pipelines.report.check_outputs`) as soon as the season is
-    known — before the registry, the store or a scene is read, and before the Book and the rejects file."""
+    known — before the registry, the store or a scene is read, and before the Book and the rejects file. ``said``: the
+    warnings printed already (``report portfolio --since`` builds the earlier page's data too: each is said once)."""
     from pipelines.report import build_report_data, build_report_data_county, check_outputs
+
+    said = set() if said is None else said
+
+    def warn(w: str) -> None:
+        if w not in said:
+            said.add(w)
+            err(f"warning: {w}")
 
     day = parse_date(as_of, "--as-of")
     if county is not None:
@@ -69,8 +77,8 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
             from pipelines._dask_featurize import _fetch_gap_warnings
 
             for w in _fetch_gap_warnings(c.fields(season), c.imagery, season, day):
-                err(f"warning: {w}")
-        _said_unseen_region(model, c.fields(season))
+                warn(w)
+        _said_unseen_region(model, c.fields(season), warn)
         data = build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model, params=params)
         return dataclasses.replace(data, models_note=_models_note(used, params, c.region))
     if fields is None:
@@ -97,7 +105,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     if rejects is not None:  # the rows set aside, written once the outputs are known writable
         write_rejects(read.set_aside, rejects)
     for w in read.notes():  # fields rejected when reading were left off the page unsaid
-        err(f"warning: {w}")
+        warn(w)
     series = history = None
     if day is not None:  # a future date refused as monitor refuses it, before any scene is read
         from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
@@ -108,7 +116,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         sc = cache / "series" if cache is not None else None
         built = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc)
         for w in built.warnings:  # a folder fetched to an earlier date: the page's curves and alerts lack its days
-            err(f"warning: {w}")
+            warn(w)
         series = built.series
         history = past_series(f, imagery, s, cache_dir=sc)
     region = fields_region(f)
@@ -116,7 +124,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     kind = _county_data_kind(fields)
     params = _champion_alert_params(region, model) if region is not None else None
     if series is not None:  # the model reads the season's fields only for the alerts
-        _said_unseen_region(model, f[f["season"].astype(str) == s])
+        _said_unseen_region(model, f[f["season"].astype(str) == s], warn)
     data = build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
                              crop_model=model, synthetic=kind == "synthetic", unlabelled=kind == "unlabelled",
                              params=params, book=bk)
@@ -124,7 +132,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     return dataclasses.replace(data, models_note=_models_note(used, params, region) if series is not None else "")
 
 
-def _said_unseen_region(model: Any, fields: Any) -> None:
+def _said_unseen_region(model: Any, fields: Any, warn: Callable[[str], None]) -> None:
     """A crop-type champion reading fields of a region it never learned: said, as ``features build`` and ``monitor``
     say it (its CROP_MISMATCH alerts there are unvalidated; the page had drawn them without a word)."""
     if model is None:
@@ -132,7 +140,7 @@ def _said_unseen_region(model: Any, fields: Any) -> None:
     from pipelines._featurize_models import unseen_region_warnings
 
     for w in unseen_region_warnings(model, fields):
-        err(f"warning: {w}")
+        warn(w)
 
 
 def _read_book(book: Path | None, day: date | None) -> Any:
@@ -304,8 +312,9 @@ def portfolio_cmd(
         raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
                              "report")
     with undone_on_user_error(rejects, interrupted=True):  # the rejects file goes with the page it names rows of
+        said: set[str] = set()  # the earlier page's warnings said by the page's own only once
         data = _data(county, fields, imagery, store, season, as_of, cache, rejects,
-                     outputs=lambda s, _fields: portfolio_outputs(out, s, csv), book=book)
+                     outputs=lambda s, _fields: portfolio_outputs(out, s, csv), book=book, said=said)
         if since_day is not None:
             import dataclasses
 
@@ -317,7 +326,7 @@ def portfolio_cmd(
             # closed (only the store's re-underwriting records were compared: three high alerts of a 09-15 page gone
             # by 10-25 were counted nowhere)
             before = _data(county, fields, imagery, store, season or data.season, since_day.isoformat(), cache,
-                           rejects, book=book)
+                           rejects, book=book, said=said)
             data = dataclasses.replace(data, since=since_day, previous_alerts=before.alerts)
         path = render_portfolio(data, out, csv_dir=csv)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"

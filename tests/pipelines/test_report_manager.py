@@ -478,3 +478,23 @@ def test_the_decisions_crop_of_a_book_line_is_the_books(tmp_path: Path) -> None:
     assert "<th>crop (the Book line&#x27;s; without one in the Book, the largest declared area)</th>" in dec
     crop = {r.split("</td>")[0].split(">")[-1]: r.split("</td>")[2].split(">")[-1] for r in dec.split("<tr>")[2:]}
     assert crop == {"A1": "maize", "A2": "soybean", "A3": "sorghum", "A4": "maize"}, crop
+
+
+def test_since_says_the_earlier_pages_warnings_once(world: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """A review: `report portfolio --since` built the earlier page's data as the page's own, and every warning of
+    reading the fields, the Book or the imagery printed twice. Each is said once."""
+    import geopandas as gpd
+
+    src = world["county"].path / "records" / "fields.gpkg"
+    gdf = gpd.read_file(src)
+    gdf["declared_crop"] = gdf["declared_crop"].astype(object)
+    gdf.loc[gdf.index[-1], "declared_crop"] = "maise"  # one row set aside: its note a warning of the fields' reading
+    bad = tmp_path / "fields.gpkg"
+    gdf.to_file(bad)
+    r = CliRunner().invoke(app, ["report", "portfolio", "--fields", str(bad), "--rejects", str(tmp_path / "rej.csv"),
+                                 "--imagery", str(world["county"].path / "scenes"), "--store", world["url"],
+                                 "--cache", str(world["county"].cache_dir), "--out", str(tmp_path / "pages"),
+                                 "--since", "2009-08-20"])
+    said = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert r.exit_code == 1 and said, r.stdout + r.stderr
+    assert len(said) == len(set(said)), r.stderr
