@@ -102,11 +102,7 @@ def _credentials_missing(endpoint: str, profile: str | None) -> str | None:
     from features.sources import sentinelhub as sh
 
     try:
-        ep = sh._endpoint(endpoint, profile)
-        if "profile" in ep:
-            sh._credentials(ep["profile"], None)
-        else:
-            sh._credentials(profile, ep)
+        sh.endpoint_credentials(sh.resolve_endpoint(endpoint, profile), profile)
     except sh.SentinelHubCredentialsError as e:
         return f"{e.source}: {str(e.problem).split(';')[0]}"
     except Exception as e:  # noqa: BLE001 — another reason, said as the worker's

@@ -97,7 +97,7 @@ def fetch_statistics_on(runner: Any, chunk_fields: int, fields: Any, season: str
         fields = fields[fields["season"].astype(str) == season]
         if len(fields) == 0:
             raise FieldsError(source="fields", problem=f"no fields for season {season}")
-    sh._endpoint(endpoint, profile)  # an unknown endpoint: one call's error, before a task
+    sh.resolve_endpoint(endpoint, profile)  # an unknown endpoint: one call's error, before a task
     ids = fields["field_id"].astype(str).tolist()
     pos = {f: i for i, f in enumerate(ids)}
     blocks = spatial_partitions(fields.geometry.to_numpy(), ids, chunk_fields)

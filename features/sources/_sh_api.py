@@ -42,6 +42,7 @@ from features.sources._sh_config import (
     _endpoint,
     _load_profile,
     _profile_endpoint,
+    endpoint_credentials,
 )
 from features.sources._sh_failures import _host
 from features.sources._sh_io import (
@@ -165,10 +166,7 @@ class _Api:
     @property
     def config(self) -> SHConfig:
         if self._config is None:  # credentials are needed only when something must be downloaded
-            if "profile" in self.ep:  # --endpoint profile: the profile's credentials, sent to its own URLs
-                cid, secret, self._source = _credentials(self.ep["profile"], None)
-            else:
-                cid, secret, self._source = _credentials(self.profile, self.ep)
+            cid, secret, self._source = endpoint_credentials(self.ep, self.profile)
             self._secrets = tuple(s for s in (secret, cid) if s)
             self._config = SHConfig(use_defaults=True, sh_client_id=cid, sh_client_secret=secret,
                                     sh_base_url=self.ep["base_url"], sh_token_url=self.ep["token_url"],

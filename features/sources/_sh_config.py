@@ -88,6 +88,21 @@ def _endpoint(endpoint: str, profile: str | None = None) -> dict[str, str]:
     return ep
 
 
+def resolve_endpoint(endpoint: str, profile: str | None = None) -> dict[str, str]:
+    """The service URLs of ``endpoint`` (``cdse``, ``sinergise``, or ``profile``: the profile's own): a one-line
+    :class:`UserInputError` for a name not known, a :class:`SentinelHubCredentialsError` for a profile not usable."""
+    return _endpoint(endpoint, profile)
+
+
+def endpoint_credentials(ep: dict[str, str], profile: str | None) -> tuple[str, str, str]:
+    """(client id, client secret, where they came from) for the endpoint ``ep`` (:func:`resolve_endpoint`): the
+    profile's own for ``--endpoint profile``, else the environment's or ``profile``'s, checked to be for ``ep``'s
+    hosts. Never saved, never shown; a :class:`SentinelHubCredentialsError` names where it looked."""
+    if "profile" in ep:  # --endpoint profile: the profile's credentials, sent to its own URLs
+        return _credentials(ep["profile"], None)
+    return _credentials(profile, ep)
+
+
 def _profile_endpoint(profile: str) -> dict[str, str]:
     """The service URLs of a sentinelhub profile (``--endpoint profile``): both must be https."""
     cfg_path = Path(SHConfig.get_config_location())

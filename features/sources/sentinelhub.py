@@ -73,6 +73,7 @@ from features.sources._sh_answers import (
     stats_warnings,
 )
 from features.sources._sh_api import _Api
+from features.sources._sh_config import endpoint_credentials, resolve_endpoint
 from features.sources._sh_endpoints import ENDPOINTS, PROFILE_ENDPOINT
 from features.sources._sh_failures import _detail, _reason
 from features.sources._sh_fetch import fetch, tile_task
@@ -163,10 +164,12 @@ __all__ = [
     "StatisticsFailed",
     "StatsResult",
     "TileTask",
+    "endpoint_credentials",
     "fetch",
     "fetch_scenes",
     "fetch_season",
     "fetch_statistics",
+    "resolve_endpoint",
     "stats_result",
     "stats_warnings",
     "statistical_series",
