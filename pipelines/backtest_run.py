@@ -107,6 +107,8 @@ class BacktestRun:
     yardstick: str = ""
     #: seasons whose declared fields lack a reported yield (:func:`yield_gaps`), what that left out; also warnings
     yield_gaps: list[str] = field(default_factory=list)
+    #: the yield model was trained leave-one-season-out (:data:`LOSO_CAVEAT`), not a fixed ``--yield-model``
+    loso: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -419,7 +421,7 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                        label=synthetic_label(c.path),
                        naive_same_unlent={str(k): int((g["limit"] <= 0).sum())
                                           for k, g in same.groupby("checkpoint", sort=True)}, yardstick=yard_desc,
-                       yield_gaps=gaps)
+                       yield_gaps=gaps, loso=loso)
 
 
 def _yardstick(pol: Policy, profile: str, warnings: list[str]) -> tuple[Policy, str]:
@@ -501,8 +503,7 @@ LOSO_CAVEAT = "the leave-one-season-out yield model is trained on later seasons 
 
 def caveats(run: BacktestRun) -> list[str]:
     """The run's caveats: :data:`CAVEATS`, and :data:`LOSO_CAVEAT` when its yield model was leave-one-season-out."""
-    loso = run.models.get("yield", "").startswith("leave-one-season-out")
-    return [*CAVEATS[:2], *([LOSO_CAVEAT] if loso else []), *CAVEATS[2:]]
+    return [*CAVEATS[:2], *([LOSO_CAVEAT] if run.loso else []), *CAVEATS[2:]]
 
 
 def render_backtest(run: BacktestRun) -> str:
