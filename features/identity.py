@@ -136,13 +136,22 @@ def quoted(value: object) -> str:
     (:func:`looks_personal`: two or more words — a name —, a phone or ID number, an e-mail): then :data:`HIDDEN` and
     why. For the values that should be one-word codes (a region, a currency, an amount): a farmer's name typed or
     shifted into such a column is not one of the file's identifiers, which are hidden by name, so its shape hides it."""
-    if isinstance(value, str) and looks_personal(value) and not _NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()) and (
+            looks_personal(value) or _PHONE_DIGITS.search(_TOKEN_SEPARATORS.sub("", _GROUPING.sub("", value)))):
+        # a phone's digits with a letter, a sign or commas beside them (9876543210k, ₹9876543210, 98,76,54,3210)
+        # are a phone's digits still: a message never quotes them (a token, which must be one word, keeps
+        # looks_personal's narrower test)
         return f"{HIDDEN} (not shown: shaped like a name, phone or ID number)"
     return repr(value)
 
 
-#: a plain decimal number (an amount with too many decimals is quoted, not taken for an ID number by its digits)
-_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+#: a number with a fraction or an exponent (an amount with too many decimals is quoted, not taken for an ID number by
+#: its digits; whole digits alone are a phone's or an ID number's shape)
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+)")
+#: seven digits in a row once separators go: a phone or ID number in any message (:data:`_PERSONAL_DIGITS` of money)
+_PHONE_DIGITS = re.compile(r"\d{7,}")
+#: digit grouping marks (commas, apostrophes, underscores, narrow and no-break spaces) between digits
+_GROUPING = re.compile(r"(?<=\d)[,'_\u00a0\u202f](?=\d)")
 
 
 def refuse_personal_tokens(df: pd.DataFrame, *, source: str) -> None:

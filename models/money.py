@@ -81,7 +81,9 @@ _CODE_WORD = re.compile(rf"(?i)(?<![^\W\d_])(?:{_CODES})\.?(?![^\W\d_])")
 #: point or a comma (``12 000,50``: a French spreadsheet's amount)
 _SPACE_GROUPED = re.compile(r"[+-]?\d+(?:[ \u00a0\u202f]\d+)+(?:[.,]\d+)?")
 #: a number with a word of scale after it (``1.2 lakh``, ``3 crore``, ``50k``, ``1.5 million``)
-_SCALE_WORD = re.compile(r"(?i)[+-]?\d[\d.,]*\s*(?:lakhs?|lacs?|crores?|cr|k|mn|m|thousands?|millions?|bn|billions?)\.?")
+#: (``12 L``, ``1 lakh 20 thousand`` too; a currency code, sign or ``/-`` beside it is set aside first: ``Rs 50k``)
+_SCALE_WORD = re.compile(r"(?i)[+-]?(?:\d[\d.,]*\s*(?:lakhs?|lacs?|l|crores?|cr|k|mn|m|thousands?|millions?|bn|billions?)"
+                         r"\.?\s*)+")
 #: digits once grouping marks go: from 7 a phone or ID number's shape (features.identity.looks_personal)
 _PERSONAL_DIGITS = 7
 
@@ -110,10 +112,11 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     if typed and _EXPONENT.search(text):
         # "1e4" is a spreadsheet's rendering or a typo for 104, not an amount anyone types into a credit file
         raise MoneyError(where=where, value=value, expected="a number written out in digits (no exponent, as 1e4)")
-    if typed and _SCALE_WORD.fullmatch(text):
-        # "1.2 lakh", "50k": a word of scale is no digits a bank's file keeps — said as such (the letters had made it
-        # "shaped like a name"); quoted while its digits are too few for a phone or ID number
-        digits_only = re.sub(r"(?i)\s*[^\W\d_]+\.?$", "", text)
+    bare = "".join(c for c in _CODE_WORD.sub("", text).replace("/-", "") if unicodedata.category(c) != "Sc").strip()
+    if typed and _SCALE_WORD.fullmatch(bare):
+        # "1.2 lakh", "50k", "Rs 50k": a word of scale is no digits a bank's file keeps — said as such (the letters had
+        # made it "shaped like a name"); quoted while its digits are too few for a phone or ID number
+        digits_only = re.sub(r"(?i)[^\W\d_]+\.?", " ", text)
         raise MoneyError(where=where, value=value, expected="a number written out in digits, without a word of "
                                                             "scale (lakh, crore, k, million: 1.2 lakh is 120000)",
                          shown=_amount_shown(digits_only))

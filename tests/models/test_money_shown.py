@@ -68,3 +68,20 @@ def test_an_amount_with_a_word_of_scale_or_a_decimal_comma_after_spaces_is_named
     with pytest.raises(MoneyError) as err:
         to_minor(typed, "INR", where="override limit")
     assert str(err.value) == f"override limit: expected {expected}, found {found}"
+
+
+@pytest.mark.parametrize(("typed", "expected", "found"), [
+    # a review (2026-12-07, session 77): a phone's digits with a letter, a sign or commas glued to them were quoted
+    ("9876543210k", SCALE, HIDDEN), ("9876543210lakh", SCALE, HIDDEN), ("98765-43210k", "a number", HIDDEN),
+    ("INR9876543210", CODE, HIDDEN), ("Rs.9876543210", CODE, HIDDEN), ("₹9876543210", CODE, HIDDEN),
+    ("98,76,54,3210", "a number with a point for decimals (a comma only between digit groups, as in 1,250,000.50)",
+     HIDDEN), ("9876543210x", "a number", HIDDEN), ("A9876543210", "a number", HIDDEN),
+    # a word of scale beside a currency code, '/-', or spelt short or twice is named as a word of scale
+    ("Rs 50k", SCALE, "'Rs 50k'"), ("1.2 lakh/-", SCALE, "'1.2 lakh/-'"), ("1.2 lakh INR", SCALE, "'1.2 lakh INR'"),
+    ("12 L", SCALE, "'12 L'"), ("1.2L", SCALE, "'1.2L'"), ("1 lakh 20 thousand", SCALE, "'1 lakh 20 thousand'"),
+])
+def test_a_phones_digits_are_never_quoted_and_scale_words_are_named_beside_a_code(typed: str, expected: str,
+                                                                                   found: str) -> None:
+    with pytest.raises(MoneyError) as err:
+        to_minor(typed, "INR", where="override limit")
+    assert str(err.value) == f"override limit: expected {expected}, found {found}"
