@@ -284,10 +284,13 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             mine = alerts[alerts["farmer_token"] == item.farmer_token] if len(alerts) else alerts
             new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules(), st.get)
             rid = record_id_for(new.idempotency_key)
-            if prev is not None and prev.record_id != rid and st.get(rid) is not None:
+            # this date's record looked up once: another run of the same checkpoint may commit it at any moment
+            # (looked up twice, a commit between the looks read as "replaced since", the line left out of the counts:
+            # two reviews; stored only after the look, it is appended again and counted already present)
+            stored_now = st.get(rid) if prev is not None and prev.record_id != rid else None
+            if stored_now is not None:
                 # this date's record is stored: by another run of the same checkpoint that committed between the two
-                # reads (it read as "replaced since", the line left out of the counts: a review), or replaced since —
-                # the application's latest record read again tells them apart
+                # reads, or replaced since — the application's latest record read again tells them apart
                 prev = st.latest(item.application_id, as_of=as_of)
             if prev is not None and prev.record_id == rid:
                 # this very record is stored (a re-run): rebuild it against what it superseded
@@ -297,7 +300,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             elif item.application_id in recheck:  # not the stored record of this date, and later ones exist
                 forked.append(str(line["line_id"]))
                 continue
-            elif prev is not None and st.get(rid) is not None:
+            elif prev is not None and stored_now is not None:
                 # this date's record is stored and was replaced since (an analyst's override, or a re-underwriting
                 # of the same day with other inputs): a re-run leaves the newer record in force
                 kept.append(f"{item.application_id} ({prev.kind})")

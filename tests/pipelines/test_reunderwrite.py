@@ -2077,3 +2077,44 @@ def test_a_run_of_the_same_checkpoint_committing_meanwhile_is_not_read_as_replac
                                     alert_params=AlertParams(min_band_fields=1))
     assert again.written == 0 and again.already_present == first.written, (again.written, again.already_present)
     assert not any("replaced since" in w for w in again.warnings), again.warnings
+
+
+def test_a_run_of_the_same_checkpoint_committing_after_the_first_look_is_not_read_as_replaced_since(
+        world: dict[str, Any], tmp_path: Path) -> None:
+    """A review (session 77, on PostgreSQL): the fix above re-read the latest record only when this date's record was
+    seen at the first look; the other run committing between that look and a second one still read as "replaced
+    since". The record is looked up once: not there then, the line is appended again and counted already present."""
+    c, season, cps = world["county"], world["season"], world["cps"]
+    url = f"sqlite:///{tmp_path / 'race2.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    first = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
+                                alert_params=AlertParams(min_band_fields=1))
+    with DecisionStore(url) as st:
+        theirs = {r for r in st.records()["record_id"]} if first.written else set()
+        theirs = {r for r in theirs if (rec := st.get(r)) is not None and rec.kind == "reunderwrite"}
+    assert first.written > 0 and theirs
+
+    class CommittedAfterTheFirstLook(DecisionStore):
+        """Each application's latest record and each of the other run's records answered once as before it
+        committed."""
+
+        seen: set[str] = set()
+
+        def latest(self, application_id: str, as_of: Any = None) -> Any:
+            if application_id in self.seen or as_of is None:
+                return super().latest(application_id, as_of=as_of)
+            self.seen.add(application_id)
+            return super().latest(application_id, as_of=cps["mid"] - timedelta(days=1))
+
+        def get(self, record_id: str) -> Any:
+            if record_id in theirs and record_id not in self.seen:
+                self.seen.add(record_id)
+                return None
+            return super().get(record_id)
+
+    with CommittedAfterTheFirstLook(url, create=False, writer=True) as st:
+        again = reunderwrite_county(c, season, cps["mid"], store=st, models=world["models"],
+                                    alert_params=AlertParams(min_band_fields=1))
+    assert again.written == 0 and again.already_present == first.written, (again.written, again.already_present)
+    assert not any("replaced since" in w for w in again.warnings), again.warnings
