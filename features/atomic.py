@@ -310,7 +310,9 @@ def undone_on_user_error(path: str | Path | None, *, interrupted: bool = False) 
     if path is None:
         yield
         return
-    p = Path(path)
+    # a symbolic link's target is what the run writes (:func:`_written_through`) and what is put back: the link
+    # itself was unlinked and its new target left behind (a review)
+    p = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     before = p.read_bytes() if p.is_file() else None
     undo: tuple[type[BaseException], ...] = (UserInputError, KeyboardInterrupt) if interrupted else (UserInputError,)
     try:

@@ -151,6 +151,18 @@ def test_undone_on_user_error_puts_a_file_back_and_on_an_interrupt_when_asked(tm
         assert (p.read_bytes() if p.exists() else None) == (before if interrupted else b"new\n")
         p.unlink(missing_ok=True)
 
+    # a link: its target put back (absent, or its earlier bytes), the link kept (the link was unlinked, the target
+    # left holding the refused run's rows)
+    link, target = tmp_path / "rejlink", tmp_path / "rej_target.csv"
+    link.symlink_to(target.name)
+    for before in (None, b"earlier\n"):
+        if before is not None:
+            target.write_bytes(before)
+        with pytest.raises(UserInputError), undone_on_user_error(link, interrupted=interrupted):
+            link.write_bytes(b"new\n")
+            raise UserInputError("refused")
+        assert link.is_symlink() and (target.read_bytes() if target.exists() else None) == before
+
 
 def test_an_output_that_is_a_link_is_written_through_and_a_device_is_refused(tmp_path: Path) -> None:
     """An `--out` that is a symbolic link (a bank's `latest.csv` pointing into a dated archive) had the link itself
