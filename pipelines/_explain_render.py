@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from models.money import format_minor
-from pipelines._explain_steps import _m
+from pipelines._explain_steps import OVERRIDE_STEP, _m, override_detail
 from underwriting._free_text import escaped
 from underwriting.rules import crop_disputed
 
@@ -148,7 +148,7 @@ def _render(x: Explanation) -> str:
         f"Application {x.application_id}, season {x.season}, as of {x.as_of}: {x.outcome} "
         + (f"(indicative limit {format_minor(x.limit, cur)}; nothing is granted until an analyst decides)"
            if x.outcome == "REFER" else format_minor(x.limit, cur)),
-        f"  record {x.record_id} ({x.kind}), written {x.written_at} by {x.operator}; farmer token {x.farmer_token}",
+        f"  record {x.record_id} ({x.kind}), written {x.written_at} by {escaped(str(x.operator))}; farmer token {x.farmer_token}",
         *([f"  an analyst's override dated {x.as_of} of record {(x.override or {}).get('original_record_id')}, as of "
            f"{x.computed_as_of}: the evidence, computation and reasons below are that record's, as of "
            f"{x.computed_as_of} (the body's as_of); the override is the last step"] if x.computed_as_of else []),
@@ -166,7 +166,9 @@ def _render(x: Explanation) -> str:
     out += ["", "Computation:"]
     for i, s in enumerate(x.steps, 1):
         amount = f"{format_minor(s.amount, cur):>22}" if s.amount is not None else " " * 22
-        out.append(f"  {i:2d}. {s.label:<24}{amount}  {s.detail}")
+        detail = override_detail(x.override, x.computed_as_of, cur, shown=escaped) \
+            if s.label == OVERRIDE_STEP and x.override else s.detail  # its free text escaped as the page's others
+        out.append(f"  {i:2d}. {s.label:<24}{amount}  {detail}")
     out.append(f"  binding constraint: {x.binding_constraint}")
     out += ["", "Reasons (waterfall from the request down to the limit, largest reduction first):"]
     for r in x.reasons:
@@ -181,7 +183,8 @@ def _render(x: Explanation) -> str:
     if moved:  # the override's step: its reason is the analyst's text (no policy reason code)
         o = x.override or {}
         out.append(f"    {'(analyst override)':<30} {'-' if moved > 0 else '+'}{format_minor(abs(moved), cur):>20}  "
-                   f"{o.get('reason')} ({o.get('operator')}, dated {o.get('as_of')}: the computed limit "
+                   f"{escaped(str(o.get('reason')))} ({escaped(str(o.get('operator')))}, dated {o.get('as_of')}: the "
+                   f"computed limit "
                    f"{format_minor(int(computed or 0), cur)} -> {format_minor(x.limit, cur)})")
     if not x.reasons and not moved:
         out.append("  none: the request is granted in full")
@@ -214,8 +217,9 @@ def _render(x: Explanation) -> str:
             + ", the change measured from it)")
         out += ["", f"Override of {o.get('original_record_id')}{stood}: {o.get('original_outcome')} "
                     f"{_m(o.get('original_limit'), cur)} -> {o.get('outcome')} {_m(o.get('limit'), cur)} by "
-                    f"{o.get('operator')}" + (f", approved by {o['approver']}" if o.get("approver") else "")
-                + f": {o.get('reason')}"]
+                    f"{escaped(str(o.get('operator')))}"
+                + (f", approved by {escaped(str(o['approver']))}" if o.get("approver") else "")
+                + f": {escaped(str(o.get('reason')))}"]
     if x.reunderwrite and x.override:  # an override copies the body it supersedes, this block included
         r = x.reunderwrite
         was = _was(r, cur)
@@ -263,7 +267,9 @@ def _render(x: Explanation) -> str:
         out += ["", "History of this application:"]
         out += [f"  {h['as_of']} {h['kind']:<12} {h['outcome']:<8} {format_minor(h['limit'], cur):>20}  "
                 f"{h['record_id']}" for h in x.history]
-    return "\n".join(escaped(line) for line in out)  # one line each, whatever a record's free text holds
+    # one line each, whatever a record holds: the free text (reason, operator, approver) escaped where it is put in,
+    # its backslashes doubled; the rest (field ids, codes) as stored, only characters that move the cursor escaped
+    return "\n".join(escaped(line, doubled=False) for line in out)
 
 
 def _balance_date(block: dict[str, Any]) -> str:

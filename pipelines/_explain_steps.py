@@ -4,6 +4,7 @@ from the body's computation and policy parameters, and which rule set the term.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,13 +63,24 @@ def _steps(body: dict[str, Any], cur: str) -> list[Step]:
         Step("term", None, f"{c['term_days']} days, maturing {c['maturity_date']} ({_term_basis(body)})"),
     ]
     if o := body.get("override"):  # the analyst's step after the computation it overrode: the steps end at its limit
-        steps.append(Step("analyst's override", o.get("limit"),
-                          f"{o.get('outcome')} by {o.get('operator')}"
-                          + (f", approved by {o['approver']}" if o.get("approver") else "")
-                          + f", dated {o.get('as_of')}: {o.get('reason')} (replaces {o.get('original_outcome')} "
-                          f"{_m(o.get('original_limit'), cur)} of record {o.get('original_record_id')}, as of "
-                          f"{body.get('as_of')}; no reason code)"))
+        steps.append(Step(OVERRIDE_STEP, o.get("limit"), override_detail(o, body.get("as_of"), cur)))
     return steps
+
+
+#: the label of an analyst's override's step
+OVERRIDE_STEP = "analyst's override"
+
+
+def override_detail(o: dict[str, Any], computed_as_of: object, cur: str,
+                    shown: Callable[[str], str] = str) -> str:
+    """The override step's text: ``o`` the body's ``override``, ``computed_as_of`` the as-of of the record it
+    overrode; ``shown``: how the analyst's free text (operator, approver, reason) is written (explain's page doubles
+    its backslashes, the JSON keeps it as stored)."""
+    return (f"{o.get('outcome')} by {shown(str(o.get('operator')))}"
+            + (f", approved by {shown(str(o['approver']))}" if o.get("approver") else "")
+            + f", dated {o.get('as_of')}: {shown(str(o.get('reason')))} (replaces {o.get('original_outcome')} "
+            f"{_m(o.get('original_limit'), cur)} of record {o.get('original_record_id')}, as of {computed_as_of}; "
+            "no reason code)")
 
 
 def _term_basis(body: dict[str, Any]) -> str:

@@ -30,13 +30,14 @@ def _unprintable(c: str) -> bool:
     return c in _REORDERING or unicodedata.category(c) in _CATEGORIES
 
 
-def escaped(text: str) -> str:
+def escaped(text: str, *, doubled: bool = True) -> str:
     """``text`` with each refused character written as a Python escape (``\\n``, ``\\t``, ``\\x1b``, ``\\u202e``):
     printed, it stays one line and moves no cursor. A backslash is written doubled, so that a reason typed with the
-    two characters backslash-n prints ``\\\\n``, never like a stored line break (``\\n``)."""
-    if "\\" not in text and not any(_unprintable(c) for c in text):
+    two characters backslash-n prints ``\\\\n``, never like a stored line break (``\\n``); ``doubled=False``: a
+    backslash left as it is (the text around free text — field ids, codes — is shown as stored)."""
+    if ("\\" not in text or not doubled) and not any(_unprintable(c) for c in text):
         return text
-    return "".join("\\\\" if c == "\\" else
+    return "".join("\\\\" if c == "\\" and doubled else
                    c.encode("unicode_escape", "backslashreplace").decode("ascii") if _unprintable(c) else c
                    for c in text)
 

@@ -69,3 +69,24 @@ def test_a_typed_backslash_n_does_not_print_like_a_stored_line_break(tmp_path: P
                     "ana", as_of="2025-08-20")
     text = explain(url, aid, model_loader=loader_for(model, [])).render()
     assert "see memo\\\\n42" in text and "see memo\\n42" not in text.replace("see memo\\\\n42", "")
+
+
+def test_a_field_id_holding_a_backslash_is_shown_as_stored(tmp_path: Path, model: YieldModel) -> None:
+    """A review (session 77): explain doubled every backslash of its page (``plot\\\\0001: included``) where only an
+    override's free text is meant to be (README): a field id, as stored, in the JSON and in the export, read otherwise
+    on the page. Only the reason, operator and approver are doubled."""
+    import underwriting.override as ov_mod
+    from pipelines.explain import explain
+    from underwriting._free_text import escaped
+
+    assert escaped("a\\b", doubled=False) == "a\\b" and escaped("a\nb", doubled=False) == "a\\nb"
+    url = f"sqlite:///{tmp_path / 'ov.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    feats["field_id"] = [f"plot\\{i:04d}" for i in range(len(feats))]
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid = items[0].application_id
+    ov_mod.override(url, aid, format_minor(items[0].limit - 50_000, "USD").split(" ")[1], "see memo\\n42",
+                    "ana", as_of="2025-08-20")
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "plot\\0000" in text and "plot\\\\0000" not in text, text
+    assert "see memo\\\\n42" in text
