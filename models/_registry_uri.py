@@ -19,6 +19,9 @@ __all__ = ["safe_uri", "probe_database", "probe_http", "missing_driver", "DB_SCH
 #: user:PASSWORD@ up to the authority's last '@' (a password may hold an unencoded '@', '?' or '#', a user name an
 #: '@' — Azure's user@server; the host never does): a query holding '@' without a path is masked too — more masked rather than a password's end shown
 _SECRET = re.compile(r"(://[^:/?#]*:)[^/]*@")
+#: a password holding a '/' (no '@' before it: :data:`_SECRET` found none): up to the first '@' after it (the
+#: password had been shown whole, its '/' read as the path's start)
+_SLASHED_SECRET = re.compile(r"(://[^:/?#]*:)[^@]*/[^@]*@")
 #: a URI typed without its ``scheme://`` (``user:PASSWORD@host/db``): everything from the first ``:`` to the last ``@``
 _NO_SCHEME_SECRET = re.compile(r"^([^:@]*:).*@")
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret|key)=)[^&]*", re.IGNORECASE)
@@ -36,7 +39,10 @@ _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_T
 def safe_uri(uri: str) -> str:
     """The URI with any password (user:PASSWORD@, password= / token= / secret= / key= query values, ``api_key=`` and
     ``access_token=`` among them) masked, for messages."""
-    masked = _SECRET.sub(r"\1***@", uri) if "://" in uri else _NO_SCHEME_SECRET.sub(r"\1***@", uri)
+    if "://" not in uri:
+        masked = _NO_SCHEME_SECRET.sub(r"\1***@", uri)
+    else:
+        masked = _SECRET.sub(r"\1***@", uri) if _SECRET.search(uri) else _SLASHED_SECRET.sub(r"\1***@", uri)
     return _SECRET_QUERY.sub(r"\1***", masked)
 
 

@@ -14,6 +14,10 @@ from models._registry_uri import safe_uri
     ("postgresql://u:a@b@c@h:5432/db?password=x", "postgresql://u:***@h:5432/db?password=***"),
     ("http://user:pw@host/path@x?q=a@b", "http://user:***@host/path@x?q=a@b"),
     ("sqlite:////tmp/a@b/mlflow.db", "sqlite:////tmp/a@b/mlflow.db"),
+    # a '/' in the password (a review, session 77: shown whole, for the registry and a Dask scheduler's address)
+    ("postgresql://bank:pa/ss@127.0.0.1:5999/mlf", "postgresql://bank:***@127.0.0.1:5999/mlf"),
+    ("tcp://bank:pa/ss@127.0.0.1:8786", "tcp://bank:***@127.0.0.1:8786"),
+    ("http://user:a/b/c@host:5000/x@y", "http://user:***@host:5000/x@y"),
     # a '#' or '?' in the password (masked before the '@' fix, shown whole after it)
     ("http://user:p#ss@127.0.0.1:5000", "http://user:***@127.0.0.1:5000"),
     ("http://user:p?ss@host/x", "http://user:***@host/x"),
