@@ -400,6 +400,10 @@ def _connect(scheduler: str, timeout: str, worker_wait: float = 60.0) -> Any:
     if scheme not in _SCHEMES:
         raise fail(f"unknown address scheme '{scheme}' (expected tcp://HOST:PORT)")
     if scheme in ("tcp", "tls"):
+        if "@" in scheduler:  # Dask has no login: the handshake failed later as "no Dask scheduler answered"
+            raise fail("a Dask scheduler's address holds no user name or password (Dask logs in by no password: "
+                       "give tcp://HOST:PORT, or tls://HOST:PORT with the client's TLS certificates for a cluster "
+                       "that admits only its own)")
         parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
         try:
             host, port = parts.hostname, parts.port
