@@ -325,9 +325,16 @@ def portfolio_cmd(
             # the alerts the page as of --since showed ("the previous report's"): one of them no longer raised now is
             # closed (only the store's re-underwriting records were compared: three high alerts of a 09-15 page gone
             # by 10-25 were counted nowhere)
-            before = _data(county, fields, imagery, store, season or data.season, since_day.isoformat(), cache,
-                           rejects, book=book, said=said)
-            data = dataclasses.replace(data, since=since_day, previous_alerts=before.alerts)
+            first = min(data.decisions["as_of"].astype(str))
+            if since_day.isoformat() < first:  # no page could be drawn then (no record; before the season, perhaps)
+                err(f"warning: --since {since_day} is before the season's first record ({first}): no report could "
+                    "be drawn then, so every alert is marked against that date by when it was raised (the earlier "
+                    "page's own alerts are compared from a date on or after the first record)")
+                data = dataclasses.replace(data, since=since_day)
+            else:
+                before = _data(county, fields, imagery, store, season or data.season, since_day.isoformat(), cache,
+                               rejects, book=book, said=said)
+                data = dataclasses.replace(data, since=since_day, previous_alerts=before.alerts)
         path = render_portfolio(data, out, csv_dir=csv)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
          + (f"; tables as CSV in {csv}" if csv is not None else ""))

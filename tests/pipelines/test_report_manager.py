@@ -498,3 +498,18 @@ def test_since_says_the_earlier_pages_warnings_once(world: dict[str, Any], tmp_p
     said = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
     assert r.exit_code == 1 and said, r.stdout + r.stderr
     assert len(said) == len(set(said)), r.stderr
+
+
+def test_since_before_the_first_record_marks_alerts_by_when_they_were_raised(world: dict[str, Any],  # noqa: F811
+                                                                             tmp_path: Path) -> None:
+    """A review (session 77): `--since` a date before the season's first record (or its start) had been refused since
+    the earlier page's alerts were computed ("none of the 276 record(s) … is dated on or before", or naming --as-of
+    the user never gave); it worked before. No page could be drawn then: every alert is marked against the date, as
+    before, with a warning saying so."""
+    out = tmp_path / "pages"
+    r = CliRunner().invoke(app, ["report", "portfolio", "--county", str(world["county"].path), "--cache",
+                                 str(world["county"].cache_dir), "--store", world["url"], "--out", str(out),
+                                 "--since", "2009-01-15"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "warning: --since 2009-01-15 is before the season's first record" in r.stderr, r.stderr
+    assert "state: against --since 2009-01-15" in (out / "portfolio-2009.html").read_text()
