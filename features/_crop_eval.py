@@ -320,6 +320,14 @@ def load_cawa(folder: str | Path, *, nominal_pixels: int = 100) -> tuple[pd.Data
     ts, at = _read_cawa_csv(d / CAWA_SERIES), _read_cawa_csv(d / CAWA_ATTRS)
     if len(ts) != len(at):
         raise UserInputError(f"CAWa data {d}: expected the same row count, found {len(ts)} series and {len(at)} rows")
+    missing = [c for c in ("year", "label_1", "region") if c not in at.columns]
+    if missing:  # a renamed header had been a KeyError traceback
+        raise UserInputError(f"CAWa data: {d / CAWA_ATTRS} has no column {', '.join(missing)} (its columns: "
+                             f"{', '.join(map(str, at.columns[:12]))}{' …' if len(at.columns) > 12 else ''})")
+    odd = [str(c) for c in ts.columns if not str(c).strip().isdigit()]
+    if odd:
+        raise UserInputError(f"CAWa data: {d / CAWA_SERIES} has column(s) {', '.join(odd[:5])} that are no day of "
+                             "the year (its header is the days of the year the NDVI values are of)")
     fid = [f"cawa{i:05d}" for i in range(len(at))]
     year = at["year"].astype(int).to_numpy()
     start = pd.to_datetime([f"{y}-01-01" for y in year])

@@ -116,3 +116,8 @@ def test_a_broken_cawa_folder_fails_naming_its_file(tmp_path: Path, monkeypatch:
     with pytest.raises(pytest.fail.Exception, match=rf"{CAWA_ATTRS} not found") as gone:
         real_cawa(tmp_path)
     assert "\n" not in str(gone.value)
+    # a renamed header (a review, session 77: KeyError 'label_1', a traceback): named, with the columns found
+    (folder / CAWA_ATTRS).write_text("year,label1,region\n" + "\n".join(f"2018,a,r{i % 3}" for i in range(230)) + "\n")
+    with pytest.raises(pytest.fail.Exception, match=rf"{CAWA_ATTRS} has no column label_1 \(its columns: year, "
+                                                    r"label1, region\)"):
+        real_cawa(tmp_path)
