@@ -78,9 +78,9 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
 
             for w in _fetch_gap_warnings(c.fields(season), c.imagery, season, day):
                 warn(w)
-        _said_unseen_region(model, c.fields(season), warn)
+        unseen = _said_unseen_region(model, c.fields(season), warn)
         data = build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model, params=params)
-        return dataclasses.replace(data, models_note=_models_note(used, params, c.region))
+        return dataclasses.replace(data, models_note=_models_note(used, params, c.region, unseen))
     if fields is None:
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
 
@@ -123,24 +123,28 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     model, used = _champion_crop_model(day)
     kind = _county_data_kind(fields)
     params = _champion_alert_params(region, model) if region is not None else None
-    if series is not None:  # the model reads the season's fields only for the alerts
-        _said_unseen_region(model, f[f["season"].astype(str) == s], warn)
+    unseen = _said_unseen_region(model, f[f["season"].astype(str) == s], warn) if series is not None else []
+    # (the model reads the season's fields only for the alerts)
     data = build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
                              crop_model=model, synthetic=kind == "synthetic", unlabelled=kind == "unlabelled",
                              params=params, book=bk)
     data.set_aside = list(read.set_aside)
-    return dataclasses.replace(data, models_note=_models_note(used, params, region) if series is not None else "")
+    return dataclasses.replace(data, models_note=_models_note(used, params, region, unseen) if series is not None
+                               else "")
 
 
-def _said_unseen_region(model: Any, fields: Any, warn: Callable[[str], None]) -> None:
+def _said_unseen_region(model: Any, fields: Any, warn: Callable[[str], None]) -> list[str]:
     """A crop-type champion reading fields of a region it never learned: said, as ``features build`` and ``monitor``
-    say it (its CROP_MISMATCH alerts there are unvalidated; the page had drawn them without a word)."""
+    say it (its CROP_MISMATCH alerts there are unvalidated); returned, for the page's alerts note to say too (the page
+    had drawn them without a word, and the stderr warning never reached its readers: a review)."""
     if model is None:
-        return
+        return []
     from pipelines._featurize_models import unseen_region_warnings
 
-    for w in unseen_region_warnings(model, fields):
+    said = unseen_region_warnings(model, fields)
+    for w in said:
         warn(w)
+    return list(said)
 
 
 def _read_book(book: Path | None, day: date | None) -> Any:
@@ -159,10 +163,12 @@ def _read_book(book: Path | None, day: date | None) -> Any:
     return bk
 
 
-def _models_note(used: str, params: Any, region: str | None) -> str:
-    """What the page says of the model and thresholds its alerts were computed with."""
+def _models_note(used: str, params: Any, region: str | None, unseen: list[str] | None = None) -> str:
+    """What the page says of the model and thresholds its alerts were computed with (``unseen``: the regions of its
+    fields the crop-type model never learned, :func:`_said_unseen_region`)."""
     return (f"alerts computed with {used}; thresholds: "
-            + (f"that version's, tuned for {region}" if params is not None else "the rules' defaults"))
+            + (f"that version's, tuned for {region}" if params is not None else "the rules' defaults")
+            + "".join(f". Warning: {w}" for w in unseen or []))
 
 
 def _said_no_crop_model(data: Any) -> None:

@@ -62,3 +62,25 @@ def test_report_says_it_too(monkeypatch, capsys, tmp_path) -> None:  # type: ign
     _cli_report._data(tmp_path, None, None, "sqlite:///x.db", None, None, None)
     said = capsys.readouterr().err
     assert "warning: crop type: 1 field(s) of region(s) us-nebraska, which the crop-type model never learned" in said
+
+
+def test_report_page_says_it_too(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A review (session 77): the warning went to stderr only; the page's readers (model risk, the credit committee)
+    saw the unvalidated CROP_MISMATCH alerts under a note naming the champion alone. The page's alerts note says it."""
+    import pipelines.county
+    from pipelines import _cli_report, report
+
+    fields = pd.DataFrame({"field_id": ["F1"], "season": ["2018"], "region": ["us-nebraska"]})
+    county = SimpleNamespace(current_season="2018", region="us-nebraska", fields=lambda season=None: fields,
+                             imagery=None)
+    model = SimpleNamespace(categories_={"region": ["in-smallholder"]})
+    monkeypatch.setattr(pipelines.county, "County", lambda *a, **k: county)
+    monkeypatch.setattr(_cli_report, "_champion_crop_model", lambda day: (model, "crop-type v1"))
+    monkeypatch.setattr(_cli_report, "_champion_alert_params", lambda region, m: None)
+    monkeypatch.setattr(report, "build_report_data_county",
+                        lambda *a, **k: SimpleNamespace(**{"models_note": ""}))
+    monkeypatch.setattr(_cli_report.dataclasses, "replace", lambda d, **k: SimpleNamespace(**k))
+    data = _cli_report._data(tmp_path, None, None, "sqlite:///x.db", None, None, None)
+    assert data.models_note.startswith("alerts computed with crop-type v1; thresholds: the rules' defaults. Warning: "
+                                       "crop type: 1 field(s) of region(s) us-nebraska, which the crop-type model "
+                                       "never learned"), data.models_note
