@@ -170,6 +170,11 @@ def private_tempdir_prefix(kind: str) -> str:
     return f"agcredit-{kind}-{_host()}-{os.getpid()}-"
 
 
+def is_private_tempdir(path: str | Path, kind: str) -> bool:
+    """Whether ``path`` is named as a temporary folder of ``kind`` (:func:`private_tempdir_prefix`, any process's)."""
+    return Path(path).name.startswith(f"agcredit-{kind}-")
+
+
 def sweep_private_tempdirs(kind: str, root: str | Path | None = None) -> int:
     """Remove the temporary folders of ``kind`` (:func:`private_tempdir`) that processes of this host killed outright
     (SIGKILL, the OOM killer: no cleanup ran) left in TMPDIR (or ``root``) — a registration's model folder is several

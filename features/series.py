@@ -41,7 +41,7 @@ from features._fetch_gaps import (
     fetched_windows,
     unfetched_spans,
 )
-from features.atomic import cached_table, private_tempdir
+from features.atomic import cached_table, is_private_tempdir, private_tempdir
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError, format_offenders
 from features.sources import ImagerySpec, resolve_imagery
@@ -310,6 +310,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     spec: ImagerySpec = resolve_imagery(imagery)
     per, lo, hi = _field_windows(fs, season, start, end)
     warnings: list[str] = []
+    stale: list[str] = []  # a scene folder stopping well before the as-of (said last: stale_scenes)
     read = cached = 0
     no_scene = False
     ref: pd.DataFrame | None = None
@@ -340,6 +341,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                                               inward_buffer)
             if spec.kind == "scenes":
                 warnings.extend(_fetch_gaps(Path(folder), lo, min(hi, as_of) if as_of else hi))
+                stale = stale_scenes(Path(folder), lo, min(hi, as_of) if as_of else hi)
             ref_vars = [v for v in REF_VARIABLES if v in variables]
             if (reference_default() if reference is None else reference) and ref_vars:
                 ref, _, _ = build_reference(scenes, season, ref_vars, cache_dir=cache_dir)
@@ -388,6 +390,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
             offenders=sorted(no_acquisition))
     if len(seen) == 0 and not warnings and len(outside) == len(per):
         raise ImageryError(source=spec.describe(), problem=NO_FIELD_PROBLEM, offenders=outside)
+    warnings += stale  # after the checks above, which read "no warning" as "no reason the series is empty"
     if outside and not no_scene:  # no scene yet (before the season's first acquisition): not outside any scene
         # named, as the README says (the count alone left the analyst to find which)
         warnings.append(f"{len(outside)} field(s) " + ("with no row in the series table" if spec.kind == "table"
@@ -413,6 +416,34 @@ def _fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
                    f"{folder / 'sentinelhub.json'}): {', '.join(days[:10])}{' …' if len(days) > 10 else ''}; the "
                    "series lacks them — re-run `agcredit imagery fetch` into the folder to fetch only those")
     return out
+
+
+#: days without a scene before the as-of (or the window's end) past which a scene folder is said to stop early:
+#: Sentinel-2 revisits every 5 days, and its index lists cloudy acquisitions too
+STALE_AFTER_DAYS = 30
+
+
+def stale_scenes(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
+    """A scene folder not written by a fetch whose last scene in [lo, hi] is more than :data:`STALE_AFTER_DAYS`
+    before ``hi``: said (a folder copied up to July valued an October as-of from July's crop, 17 times lower, without
+    a word — a review). None said when the folder holds no scene of the window (the series step says that), for a
+    folder ``imagery fetch`` wrote (:func:`_fetch_gaps` says its gaps) and for a spatial block's index (a subset of
+    the user's folder, said by the client once, naming the user's folder)."""
+    from features.sources.local import read_index
+
+    if fetched_windows(folder) is not None or is_private_tempdir(folder, "block"):
+        return []
+
+    try:
+        days = [sc.date for sc in read_index(folder) if lo <= sc.date <= hi]
+    except (OSError, ValueError, ImageryError):
+        return []  # the series step says what is wrong with the folder
+    if not days or (hi - max(days)).days <= STALE_AFTER_DAYS:
+        return []
+    last = max(days)
+    return [f"the scene folder {folder} holds no scene after {last}, {(hi - last).days} days before {hi} (its "
+            f"index.csv): the series ends there, and what is read as of {hi} is the crop as of {last} — add the "
+            "later scenes to the folder (or fetch them: agcredit imagery fetch)"]
 
 
 def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,

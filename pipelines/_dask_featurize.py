@@ -229,7 +229,22 @@ def _fetch_gap_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.dat
     _, lo, hi = _field_windows(fs, season, None, None)
     if as_of < lo:
         return []
-    return _fetch_gaps(Path(spec.path), lo, min(hi, as_of))
+    return _fetch_gaps(Path(spec.path), lo, min(hi, as_of)) + stale_scene_warnings(fs, imagery, season, as_of)
+
+
+def stale_scene_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.date) -> list[str]:
+    """A scene folder not written by a fetch whose last scene comes well before ``as_of``
+    (:func:`features.series.stale_scenes`), said at the client as one ``build_series`` says it (the blocks' indexes
+    are not said)."""
+    from features.series import _field_windows, stale_scenes
+    from features.sources import resolve_imagery
+
+    spec = resolve_imagery(imagery)
+    if spec.kind != "scenes" or spec.path is None:
+        return []
+    folder = Path(spec.path)
+    _, lo, hi = _field_windows(fs, season, None, None)
+    return stale_scenes(folder if folder.is_dir() else folder.parent, lo, min(hi, as_of)) if as_of >= lo else []
 
 
 _CROP_EARLY = re.compile(r"^crop type: (\d+) field\(s\) (too early in the season for any checkpoint of the model) "

@@ -100,5 +100,7 @@ def write_index(rows: SceneRows) -> Path:
 
 
 def remove(folder: Path) -> None:
-    if folder.name.startswith("agcredit-block-") and os.path.isdir(folder):
+    from features.atomic import is_private_tempdir
+
+    if is_private_tempdir(folder, "block") and os.path.isdir(folder):
         shutil.rmtree(folder, ignore_errors=True)

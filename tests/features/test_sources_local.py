@@ -487,3 +487,29 @@ def test_no_scene_yet_in_the_window_does_not_call_the_fields_outside_every_scene
     # a field really outside the scenes is still named once there are scenes
     later = build_series(_fields(), scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
     assert any("outside every scene" in w for w in later.warnings)
+
+
+def test_a_scene_folder_stopping_weeks_before_the_as_of_is_said(scenes: Path, tmp_path: Path) -> None:
+    """A review (session 77): a scene folder a bank copied up to July valued an October as-of from July's crop (17
+    times lower), exit 0, without a word. Its last scene more than 30 days before the as-of is said, naming the
+    folder and the day; a folder up to date is not; a spatial block's index (a subset, said once by the client) is
+    not."""
+    import shutil
+
+    from features.atomic import private_tempdir_prefix
+
+    f = _fields()
+    late = build_series(f, scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30),
+                        as_of=dt.date(2019, 9, 1))
+    said = [w for w in late.warnings if w.startswith("the scene folder")]
+    assert said == [f"the scene folder {scenes} holds no scene after 2019-07-01, 62 days before 2019-09-01 (its "
+                    "index.csv): the series ends there, and what is read as of 2019-09-01 is the crop as of "
+                    "2019-07-01 — add the later scenes to the folder (or fetch them: agcredit imagery fetch)"], said
+    recent = build_series(f, scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30),
+                          as_of=dt.date(2019, 7, 20))
+    assert not [w for w in recent.warnings if w.startswith("the scene folder")], recent.warnings
+    block = tmp_path / f"{private_tempdir_prefix('block')}x"
+    shutil.copytree(scenes, block)
+    blocked = build_series(f, block, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30),
+                           as_of=dt.date(2019, 9, 1))
+    assert not [w for w in blocked.warnings if w.startswith("the scene folder")], blocked.warnings
