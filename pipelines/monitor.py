@@ -240,6 +240,8 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
         return empty
     region = str(cur["region"].iloc[0])
     past_seasons = sorted(s for s in history["season"].astype(str).unique() if s < str(season))
+    if warnings is not None:  # some of the fields' past seasons and not others: narrower evidence, said
+        warnings += _missing_history_warning(meta, past_seasons, str(season), imagery)
     starts = {s: season_window(s, region)[0] for s in [*past_seasons, str(season)]}
     first_days = crop_first_days(region, str(season))
     past_crops = meta[meta["season"].isin(past_seasons)]
@@ -344,6 +346,23 @@ def _no_history_warning(fields: pd.DataFrame, season: str, imagery: Any) -> str:
     return (f"{where} holds no scene of a past season (the fields hold {int(seasons.isin(past).sum()):,} rows of "
             f"season(s) {shown}, but no past season's series could be built from it): {why}; fetch the past seasons' "
             f"scenes into it (agcredit imagery fetch --season S for each of {shown}, with the same --out) for alerts")
+
+
+def _missing_history_warning(meta: pd.DataFrame, built: list[str], season: str, imagery: Any) -> list[str]:
+    """The fields' past seasons of this season's region whose series the imagery could not give (a folder holding
+    2008–2010 of fields back to 2003): the expected growth is drawn from the others only — other bands, more alerts
+    (a review found 6 high alerts more, unsaid); said naming the seasons and the fetch that fills them."""
+    regions = set(meta.loc[meta["season"] == season, "region"])
+    held = sorted(x for x in meta.loc[meta["region"].isin(regions), "season"].unique() if x < season)
+    missing = [x for x in held if x not in set(built)]
+    if not missing or not built:
+        return []
+    where = f"the imagery {imagery}" if imagery is not None else "the imagery"
+    shown = ", ".join(missing) if len(missing) <= 4 else f"{len(missing)} seasons, {missing[0]}–{missing[-1]}"
+    return [f"{where} holds no scene of past season(s) {shown} that the fields hold: the expected growth the alerts "
+            f"compare with is drawn from {', '.join(built)} only (other bands, other alerts); fetch the missing "
+            f"seasons' scenes into it (agcredit imagery fetch --season S, with the same --out) for the alerts of "
+            "every past season"]
 
 
 def fields_region(fields: pd.DataFrame) -> str | None:

@@ -1696,3 +1696,20 @@ def test_imagery_without_a_past_season_names_the_imagery_not_the_fields() -> Non
     assert "no early-warning alert can be raised" in warnings[0]
     assert "agcredit imagery fetch --season S for each of 2007, 2008" in warnings[0]
     assert "give fields' rows" not in warnings[0]
+
+
+def test_imagery_holding_some_past_seasons_names_those_it_lacks() -> None:
+    """A review (session 77): `monitor` on a folder holding 2008–2010 of fields back to 2003 raised 6 high-severity
+    alerts more than on the whole folder, exit 0, without a word (only a folder holding no past season was said). The
+    seasons the fields hold and the imagery does not are named, with what it changes and the fetch that fills them;
+    another region's past seasons are not counted."""
+    from pipelines.monitor import _missing_history_warning
+
+    meta = pd.DataFrame({"season": ["2003", "2004", "2008", "2009", "2005"],
+                         "region": ["in-smallholder"] * 4 + ["us-nebraska"]})
+    said = _missing_history_warning(meta, ["2008"], "2009", "sc0809")
+    assert said == ["the imagery sc0809 holds no scene of past season(s) 2003, 2004 that the fields hold: the expected "
+                    "growth the alerts compare with is drawn from 2008 only (other bands, other alerts); fetch the "
+                    "missing seasons' scenes into it (agcredit imagery fetch --season S, with the same --out) for the "
+                    "alerts of every past season"], said
+    assert _missing_history_warning(meta, ["2003", "2004", "2008"], "2009", "sc") == []
