@@ -60,11 +60,11 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
             err(f"warning: {len(res.forked)} application(s) have forked records (two records start their chain or "
                 f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
                 "`override` follow the last written — review them")
-        if res.token_key_removed:
-            err("warning: the check of the token key the store's farmer tokens were made with is gone from its "
-                "metadata (the row noting that it was recorded is there): writers refuse the store — find out who "
-                "changed it, then run `agcredit audit upgrade-store` with AGCREDIT_TOKEN_KEY set to the key the "
-                "records were made with")
+        if res.token_key_missing:
+            err("warning: the store's records hold farmer tokens made with a token key, but its metadata holds no "
+                "check of that key (removed, or never recorded by an earlier release): writers refuse the store — "
+                "run `agcredit audit upgrade-store` with AGCREDIT_TOKEN_KEY set to the key the records were made "
+                "with, and if the store had a check, find out who changed its metadata")
         for said in res.policy_registrations:
             if "registered as content" in said:  # present and other than the records': writers refuse the version
                 err(f"warning: {said}: its metadata was changed — writers refuse that version until the registration "
@@ -104,15 +104,18 @@ def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STO
                                                              "an earlier verify: refused unless it is in the chain.")
                       ) -> None:
     """Bring a store created by an earlier release up to this one: add the guard triggers it lacks (a SQLite store
-    created before the guard against INSERT OR REPLACE), after verifying the whole chain; one transaction, records
-    untouched, a re-run changes nothing. A broken chain or a dropped guard is refused (exit 2, nothing changed)."""
+    created before the guard against INSERT OR REPLACE) and the token key rows (a store whose records hold keyed
+    farmer tokens but no key check: the check of AGCREDIT_TOKEN_KEY, which must be the records' key), after
+    verifying the whole chain; one transaction, records untouched, a re-run changes nothing. A broken chain or a dropped guard is refused (exit 2, nothing changed)."""
     from underwriting.store import store_url, upgrade_store
 
     res = upgrade_store(store, expect_head=_head_hash(expect_head))
     head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
-    if res.added or res.key_check:
+    if res.added or res.key_check or res.key_check_noted:
         done = ([f"added {', '.join(res.added)}"] if res.added else []) + (
-            [f"recorded the token key check {res.key_check} (of the key set now) again"] if res.key_check else [])
+            [f"recorded the token key check {res.key_check} (of the key set now)"] if res.key_check else []) + (
+            ["noted that the store's token key check is recorded (token_key_recorded)"]
+            if res.key_check_noted and not res.key_check else [])
         echo(f"upgraded {_shown(store_url(store))}: {'; '.join(done)}; {res.count} records, chain intact, "
              f"untouched{head}")
         if expect_head is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, literal, select
 
 from features.identity import TOKEN_KEY_ENV, env_key_check
 from underwriting._policy_versions import same_version
@@ -42,12 +42,30 @@ def recorded_policies(conn: Connection, policy_id: str | None = None) -> dict[tu
     return out
 
 
-def key_check_removed(conn: Connection) -> bool:
-    """Whether the store has no token key check but the row noting one was recorded
-    (:data:`~underwriting._store_schema.KEY_CHECKS_KEY`): the check was removed around the API."""
+#: the shape of a token :func:`features.identity.farmer_token` makes ('F' + 20 hex digits of a keyed HMAC): a record
+#: holding one was tokenised with a key (a bank's own tokens, carried by its files with no key set, are its own)
+_KEYED_TOKEN_GLOB = "F" + "[0-9a-f]" * 20
+_KEYED_TOKEN_RE = "^F[0-9a-f]{20}$"
+
+
+def holds_keyed_tokens(conn: Connection) -> bool:
+    """Whether any record names a farmer token made with a key (:data:`_KEYED_TOKEN_RE`): one row looked up, the
+    database matching the pattern (a scan only of a store holding none)."""
+    tok = decisions.c.farmer_token
+    match = tok.op("GLOB")(_KEYED_TOKEN_GLOB) if conn.dialect.name == "sqlite" else tok.regexp_match(_KEYED_TOKEN_RE)
+    return conn.scalar(select(literal(1)).where(match).limit(1)) is not None
+
+
+def key_check_missing(conn: Connection) -> bool:
+    """Whether the store holds no token key check though it needs one: its records hold farmer tokens made with a
+    key (:func:`holds_keyed_tokens`), or the row noting a check was recorded (:data:`KEY_CHECKS_KEY`) is there —
+    the check removed around the API, or never recorded (a store of an earlier release). Told by the records, not
+    only by that row: it is as unguarded as the check (a review deleted both, and a run under another key wrote)."""
     keys = {str(k) for (k,) in conn.execute(select(meta.c.key).where(meta.c.key.in_((TOKEN_KEY_CHECK,
                                                                                         KEY_CHECKS_KEY))))}
-    return keys == {KEY_CHECKS_KEY}
+    if TOKEN_KEY_CHECK in keys:
+        return False
+    return KEY_CHECKS_KEY in keys or holds_keyed_tokens(conn)
 
 
 class AppendChecks(StoreConnections):
@@ -145,13 +163,13 @@ class AppendChecks(StoreConnections):
             return
         theirs = conn.scalar(select(meta.c.value).where(meta.c.key == TOKEN_KEY_CHECK))
         if theirs is None:
-            if key_check_removed(conn):  # a store of this release with records: its check was there, now removed
+            if key_check_missing(conn):  # records of a key, no check: any key's run would write on
                 raise StoreError(url=self.shown_url, problem=(
-                    "the check of the token key this store's farmer tokens were made with is gone from its metadata "
-                    "(the row noting that it was recorded is there): a run under another key would give "
-                    "the same farmers other tokens; nothing was written — find out who changed the metadata, then "
-                    f"run `agcredit audit upgrade-store` with {TOKEN_KEY_ENV} set to the key the records were made "
-                    "with (it records that key's check)"))
+                    "this store's records hold farmer tokens made with a token key, but its metadata holds no check "
+                    "of that key (removed, or never recorded by an earlier release): a run under another key would "
+                    "give the same farmers other tokens; nothing was written — run `agcredit audit upgrade-store` "
+                    f"with {TOKEN_KEY_ENV} set to the key the records were made with (it records that key's check), "
+                    "and if the store had a check, find out who changed its metadata"))
             if record:
                 conn.execute(insert(meta), [{"key": TOKEN_KEY_CHECK, "value": mine}])
                 if conn.scalar(select(meta.c.value).where(meta.c.key == KEY_CHECKS_KEY)) is None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, delete, insert, select, text
 
 from underwriting._store_connections import StoreConnections
 from underwriting._store_records import UpgradeResult, VerifyResult
 from underwriting._store_schema import (
     GUARD_TRIGGERS,
     GUARDS_KEY,
+    KEY_CHECKS_KEY,
     LATER_GUARD_TRIGGERS,
     SCHEMA_VERSION,
     TOKEN_KEY_CHECK,
@@ -35,14 +36,14 @@ class ChainChecks(StoreConnections):
         named. Then the guard triggers (refusing UPDATE and DELETE) must be in place, and ``expect_head`` — a head
         hash printed by an earlier verify — must still be a record of the chain (else records were cut from its
         end, which the links alone cannot show)."""
-        from underwriting._store_append_checks import key_check_removed
+        from underwriting._store_append_checks import key_check_missing
 
         with self._read() as conn:
             res = self._verify(conn, expect_head)
             registrations = _policy_registrations(conn) if res.ok else ()
-            removed = key_check_removed(conn)
+            missing = key_check_missing(conn)
         return replace(res, token_key_check=self.token_key_check(), policy_registrations=registrations,
-                       token_key_removed=removed)
+                       token_key_missing=missing)
 
     def token_key_check(self) -> str | None:
         """The check of the token key the store's farmer tokens were made with (:func:`features.identity.key_check`;
@@ -205,27 +206,37 @@ class ChainChecks(StoreConnections):
                 conn.exec_driver_sql(later[name])
                 conn.execute(insert(meta), [{"key": f"upgrade:{name}", "value": (
                     f"added {now} at head seq {res.head_seq or 0} hash {res.head_hash or '-'}")}])
-            key_check = self._recorded_again(conn, now)
+            key_check, noted = self._key_check_rows(conn, now)
         return UpgradeResult(added=tuple(missing), count=res.count, head_seq=res.head_seq, head_hash=res.head_hash,
-                             key_check=key_check)
+                             key_check=key_check, key_check_noted=noted)
 
-    def _recorded_again(self, conn: Connection, now: str) -> str | None:
-        """A token key check removed from the metadata (:func:`~underwriting._store_append_checks.key_check_removed`)
-        recorded again as the check of the key set now — the operator names it the key the records were made with;
-        None when nothing was recorded (no key set: refused, naming the variable)."""
+    def _key_check_rows(self, conn: Connection, now: str) -> tuple[str | None, bool]:
+        """What this release records of the token key: a check the store needs and lacks
+        (:func:`~underwriting._store_append_checks.key_check_missing`: records of a key, the check removed or never
+        recorded) recorded as the check of the key set now — the operator names it the key the records were made
+        with; no key set: refused, naming the variable — and the row noting a check was recorded
+        (:data:`KEY_CHECKS_KEY`) beside a check that lacks it (a store of an earlier release). Returns (the check
+        recorded or None, whether the row was added)."""
         from features.identity import TOKEN_KEY_ENV, env_key_check
-        from underwriting._store_append_checks import key_check_removed
+        from underwriting._store_append_checks import key_check_missing
 
-        if not key_check_removed(conn):
-            return None
-        mine = env_key_check()
-        if mine is None:
-            raise StoreError(url=self.shown_url, problem=(
-                f"the token key check is gone from the store's metadata: set {TOKEN_KEY_ENV} to the key the records "
-                "were made with to record its check again; nothing was changed"))
-        conn.execute(insert(meta), [{"key": TOKEN_KEY_CHECK, "value": mine},
-                                    {"key": f"upgrade:{TOKEN_KEY_CHECK}", "value": f"recorded again {now}"}])
-        return mine
+        noted = conn.scalar(select(meta.c.value).where(meta.c.key == KEY_CHECKS_KEY)) is not None
+        mine = None
+        if key_check_missing(conn):
+            mine = env_key_check()
+            if mine is None:
+                raise StoreError(url=self.shown_url, problem=(
+                    "the store's records hold farmer tokens made with a token key but its metadata holds no check of "
+                    f"that key: set {TOKEN_KEY_ENV} to the key the records were made with to record its check; "
+                    "nothing was changed"))
+            note = f"upgrade:{TOKEN_KEY_CHECK}"  # (an earlier upgrade's note: the check was removed again)
+            conn.execute(delete(meta).where(meta.c.key == note))
+            conn.execute(insert(meta), [{"key": TOKEN_KEY_CHECK, "value": mine}, {"key": note, "value": f"recorded {now}"}])
+        elif conn.scalar(select(meta.c.value).where(meta.c.key == TOKEN_KEY_CHECK)) is None:
+            return None, False  # no check and none needed (no records of a key): the next keyed append records it
+        if not noted:
+            conn.execute(insert(meta), [{"key": KEY_CHECKS_KEY, "value": f"recorded beside the records ({now})"}])
+        return mine, not noted
 
 
 def other_key_text(theirs: str | None) -> str | None:

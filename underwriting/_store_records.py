@@ -83,9 +83,9 @@ class VerifyResult:
     #: policy versions the records name whose registered content (the store's metadata, which no trigger guards)
     #: is missing or other than the records' — each a sentence
     policy_registrations: tuple[str, ...] = ()
-    #: the token key check was recorded and is gone from the metadata (writers refuse the store until
-    #: `agcredit audit upgrade-store` records it again)
-    token_key_removed: bool = False
+    #: the records hold farmer tokens made with a key (or a check was recorded) and the metadata holds no token key
+    #: check: writers refuse the store until `agcredit audit upgrade-store` records it
+    token_key_missing: bool = False
 
     def raise_if_broken(self) -> None:
         if not self.ok:
@@ -102,8 +102,10 @@ class UpgradeResult:
     count: int
     head_seq: int | None = None
     head_hash: str | None = None
-    #: the token key check recorded again (a check removed from the metadata), None when none was
+    #: the token key check recorded (the records' key's, missing from the metadata), None when none was
     key_check: str | None = None
+    #: the row noting a check was recorded (``token_key_recorded``) added beside the store's check
+    key_check_noted: bool = False
 
 
 @dataclass(frozen=True)

@@ -215,21 +215,99 @@ def test_a_key_check_removed_from_the_metadata_is_refused_warned_and_recorded_ag
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM agc_meta WHERE key = 'token_key_check'"))
     engine.dispose()
-    assert verify_store(url).ok and verify_store(url).token_key_removed
+    assert verify_store(url).ok and verify_store(url).token_key_missing
     key.setenv(TOKEN_KEY_ENV, KEY_B)
-    with pytest.raises(StoreError, match=r"the check of the token key this store's farmer tokens were made with is "
-                                         r"gone from its metadata .*nothing was written"):
+    with pytest.raises(StoreError, match=r"records hold farmer tokens made with a token key, but its metadata holds "
+                                         r"no check of that key .*nothing was written"):
         with DecisionStore(url) as st:
             st.append(make_items(1, start=2), operator="analyst-7")
     res = CliRunner().invoke(app, ["audit", "verify", "--store", url])
-    assert res.exit_code == 0 and "warning: the check of the token key" in res.stderr and KEY_B not in res.stderr
+    assert res.exit_code == 0 and "warning: the store's records hold farmer tokens" in res.stderr and KEY_B not in res.stderr
     key.delenv(TOKEN_KEY_ENV)
     with pytest.raises(StoreError, match=r"set AGCREDIT_TOKEN_KEY to the key the records were made with"):
         upgrade_store(url)
     key.setenv(TOKEN_KEY_ENV, KEY_A)
     up = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url])
     assert up.exit_code == 0 and f"recorded the token key check {key_check(KEY_A.encode())}" in up.stdout, up.output
-    assert _recorded(url) == key_check(KEY_A.encode()) and not verify_store(url).token_key_removed
+    assert _recorded(url) == key_check(KEY_A.encode()) and not verify_store(url).token_key_missing
     with DecisionStore(url) as st:
         assert st.append(make_items(1, start=2), operator="analyst-7").written == 1
     assert verify_store(url).count == 3
+
+
+def _keyed(n: int, start: int = 0) -> list[DecisionItem]:
+    """Items whose tokens were made with KEY_A (as `underwrite` makes them from the files' national IDs)."""
+    from features.identity import farmer_token
+
+    return [replace(i, farmer_token=farmer_token(f"ID-{k}", KEY_A.encode()))
+            for k, i in enumerate(make_items(n, start=start), start=start)]
+
+
+def _delete_meta(store_url: str, *keys: str) -> None:
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        for k in keys:
+            conn.execute(sa.text("DELETE FROM agc_meta WHERE key = :k"), {"k": k})
+    engine.dispose()
+
+
+def test_records_of_a_key_without_a_check_are_refused_whatever_the_metadata_says(url: str,  # noqa: F811
+                                                                                 key: pytest.MonkeyPatch) -> None:
+    """A review deleted both `token_key_check` and `token_key_recorded` (or the store is of a release that recorded
+    neither): verify said OK, a run under another key wrote. The records' keyed tokens tell the store needs a check:
+    writers are refused, verify warns, and `audit upgrade-store` under the records' key records the check and the
+    row beside it."""
+    from underwriting.store import upgrade_store
+
+    with DecisionStore(url) as st:
+        st.append(_keyed(2), operator="analyst-7")
+    _delete_meta(url, "token_key_check", "token_key_recorded")
+    assert verify_store(url).ok and verify_store(url).token_key_missing
+    key.setenv(TOKEN_KEY_ENV, KEY_B)
+    with pytest.raises(StoreError) as e, DecisionStore(url) as st:
+        st.append(make_items(1, start=2), operator="analyst-7")
+    msg = str(e.value)
+    assert "records hold farmer tokens made with a token key, but its metadata holds no check" in msg
+    assert "nothing was written" in msg and "`agcredit audit upgrade-store`" in msg and "\n" not in msg
+    res = CliRunner().invoke(app, ["audit", "verify", "--store", url])
+    assert res.exit_code == 0 and "warning: the store's records hold farmer tokens made with a token key" in res.stderr
+    key.delenv(TOKEN_KEY_ENV)
+    with pytest.raises(StoreError, match=r"set AGCREDIT_TOKEN_KEY to the key the records were made with"):
+        upgrade_store(url)
+    key.setenv(TOKEN_KEY_ENV, KEY_A)
+    up = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert up.exit_code == 0 and f"recorded the token key check {key_check(KEY_A.encode())}" in up.stdout, up.output
+    assert _recorded(url) == key_check(KEY_A.encode()) and not verify_store(url).token_key_missing
+    _delete_meta(url, "token_key_check")  # removed again: refused again, recorded again (its note replaced)
+    assert verify_store(url).token_key_missing
+    assert upgrade_store(url).key_check == key_check(KEY_A.encode())
+    with DecisionStore(url) as st:
+        assert st.append(_keyed(1, start=2), operator="analyst-7").written == 1
+    again = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert again.exit_code == 0 and again.stdout.startswith("up to date"), again.output
+
+
+def test_upgrade_records_the_row_beside_an_earlier_releases_check(tmp_path: Path, key: pytest.MonkeyPatch) -> None:
+    """A store of an earlier release has its check but not the row noting it was recorded: `audit upgrade-store`
+    adds the row and says so (it said "up to date … nothing changed"); a store without keyed tokens and without a
+    check (the bank's own tokens) needs neither: nothing changed, and a keyed append records the check."""
+    store_url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(store_url) as st:
+        st.append(_keyed(2), operator="analyst-7")
+    _delete_meta(store_url, "token_key_recorded")
+    up = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", store_url])
+    assert up.exit_code == 0 and "noted that the store's token key check is recorded (token_key_recorded)" in \
+        up.stdout, up.output
+    _delete_meta(store_url, "token_key_check")  # the row now tells the check was there
+    assert verify_store(store_url).token_key_missing
+    plain = f"sqlite:///{tmp_path / 'p.db'}"
+    key.delenv(TOKEN_KEY_ENV)
+    with DecisionStore(plain) as st:
+        st.append(make_items(2), operator="analyst-7")
+    key.setenv(TOKEN_KEY_ENV, KEY_A)
+    assert not verify_store(plain).token_key_missing
+    up = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", plain])
+    assert up.exit_code == 0 and up.stdout.startswith("up to date"), up.output
+    with DecisionStore(plain) as st:
+        assert st.append(_keyed(1, start=2), operator="analyst-7").written == 1
+    assert _recorded(plain) == key_check(KEY_A.encode())
