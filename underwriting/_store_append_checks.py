@@ -130,13 +130,15 @@ class AppendChecks(StoreConnections):
                         "nothing was written"))
                 conn.execute(insert(meta), [{"key": key, "value": next(iter(digests))}])
                 continue
+            # the registration first: one the records do not bear out is the metadata edited (the shipped file and
+            # an override, which carries its record's policy, were refused as "this file's" other content)
+            self._check_registration_witnessed(conn, pid, version, str(known))
             other = sorted(digests - {known})
             if other:
                 raise StoreError(url=self.shown_url, problem=(
                     f"policy {pid} version {version} is recorded in this store with other content (hash "
                     f"{known[:12]}…; this file's {other[0][:12]}…): {new_version(pid, version)}; nothing was "
                     "written"))
-            self._check_registration_witnessed(conn, pid, version, str(known))
 
     def _check_registration_witnessed(self, conn: Connection, pid: str, version: str, known: str) -> None:
         """The registration a file matched must be the content the store's records name: a registration edited in
@@ -148,9 +150,10 @@ class AppendChecks(StoreConnections):
         named = recorded_policies(conn, pid).get((pid, version), set())
         if named and known not in named:  # (records of two contents, written before registrations began: kept)
             raise StoreError(url=self.shown_url, problem=(
-                f"policy {pid} version {version} is registered in this store as content {known[:12]}…, but its "
-                f"records name {', '.join(h[:12] + '…' for h in sorted(named))}: its metadata was changed; nothing "
-                "was written — run `agcredit audit verify` and restore the registration its records name"))
+                f"policy {pid} version {version} is registered in this store's metadata as content {known[:12]}…, but "
+                f"its records name {', '.join(h[:12] + '…' for h in sorted(named))}: the registration was edited, "
+                "not by a policy file; nothing was written — run `agcredit audit verify` and restore the "
+                "registration its records name"))
         witnessed.add((pid, version, known))
 
     def _check_token_key(self, conn: Connection, *, record: bool = False) -> None:

@@ -859,10 +859,18 @@ def test_a_version_spelled_otherwise_or_unregistered_still_names_one_content(url
     # the registration edited to a changed file's hash let that file write under the version (a review, 2026-12-07):
     # the writer compares the registration it matched with the records, whatever store object writes
     for writer in (store, DecisionStore(url)):
-        with pytest.raises(StoreError, match=r"version 2026\.11\.1 is registered in this store as content cccccccccccc…, "
-                                             r"but its records name aaaaaaaaaaaa…: its metadata was changed; nothing "
-                                             r"was written"):
+        with pytest.raises(StoreError, match=r"version 2026\.11\.1 is registered in this store's metadata as content "
+                                             r"cccccccccccc…, but its records name aaaaaaaaaaaa…: the registration was "
+                                             r"edited, not by a policy file; nothing was written"):
             writer.append(with_policy(make_items(1, start=4), "2026.11.1", "c" * 64), "analyst-7")
+    # the released file, and an override (it carries its record's policy), are refused naming the edited registration
+    # — they were refused as "this file's" other content than the store's record, the edited metadata (a review)
+    for writer in (store, DecisionStore(url)):
+        with pytest.raises(StoreError) as e:
+            writer.append(with_policy(make_items(1, start=4), "2026.11.1", "a" * 64), "analyst-7")
+        assert ("policy agcredit-default version 2026.11.1 is registered in this store's metadata as content "
+                "cccccccccccc…, but its records name aaaaaaaaaaaa…: the registration was edited") in str(e.value)
+        assert "this file's" not in str(e.value) and "\n" not in str(e.value)
     assert len(store.stored_ids([record_id_for(f"key-{i}") for i in range(6)])) == 4
 
 def test_a_new_sqlite_store_appears_only_with_its_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
