@@ -32,6 +32,7 @@ from features._field_area import (
 )
 from features._field_crops import check_known_crops, known_crops, normalise_crop
 from features._field_geometry import REPAIR_AREA_CHANGE, _check_geographic, _repair, _repair_keys
+from features._field_names import contract_names
 from features._field_read import FIELD_FORMATS, _read_any
 from features._field_rejects import (
     _KEPT_TEXT_COLUMNS,
@@ -110,10 +111,6 @@ __all__ = [
     "NEEDED_FOR",
 ]
 
-# loose column names accepted at the edge, incl. Shapefile's 10-character truncations
-_ALIASES = {"id": "field_id", "parcel_id": "field_id", "crop": "declared_crop", "area_ha": "declared_area_ha",
-            "farmer_tok": "farmer_token", "declared_c": "declared_crop", "declared_a": "declared_area_ha",
-            "national_i": "national_id", "farmer_nam": "farmer_name"}
 
 
 @dataclass
@@ -211,7 +208,8 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
     region without a season window is one too (:func:`features.regions.check_known_regions`). An error message never repeats a farmer's identifier (typed into another
     column): :func:`features.identity.identifiers_hidden`.
     """
-    with identifiers_hidden(gdf):
+    gdf = contract_names(gdf, source)  # Declared_Crop, FIELD_ID, declared_c, parcel_id: the contract's names
+    with identifiers_hidden(gdf):  # National_ID among them
         return _validate_fields(gdf, source=source, season=season, strict=strict, need=need,
                                 check_regions=check_regions, set_aside=set_aside)
 
@@ -224,7 +222,6 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if len(gdf) == 0:
         raise FieldsError(source=source, problem="no fields in the file")
     _check_geographic(gdf, source)
-    gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
     gdf = gdf.assign(**{_ROW: np.arange(len(gdf))})
     # each word of a farmer's name: a surname typed as a crop was quoted in "declared_crop 'x' not a known crop"
     name_words = identity_name_words(gdf)
