@@ -60,12 +60,17 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
         if FIELD_FORMATS[ext] == "GeoParquet":
             return gpd.read_parquet(path)
         layer = _fields_layer(path)
+        encoding = _shapefile_encoding(path) if FIELD_FORMATS[ext] == "Shapefile" else None
         with warnings.catch_warnings():  # GDAL's notes (e.g. "Non closed ring detected") are not the run's output
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
-                return gpd.read_file(path, engine="pyogrio", layer=layer)
+                return gpd.read_file(path, engine="pyogrio", layer=layer, encoding=encoding)
+            except UnicodeDecodeError:
+                raise FieldsError(source=str(path), problem=f"its text is not UTF-8 and no {path.stem}.cpg beside it "
+                                  "names its encoding: put beside it a .cpg file holding the encoding's name (e.g. "
+                                  "1252 for Windows' Western European, ISO-8859-1), or give a GeoPackage") from None
             except Exception as e:
-                bad = _unreadable_geometries(path, layer)
+                bad = _unreadable_geometries(path, layer, encoding)
                 if bad:  # the file reads, but some rows' geometries cannot be built (a ring not closed, …): named
                     raise FieldsError(source=str(path), problem="geometries that cannot be read (a polygon ring not "
                                       f"closed? {_first_line(e)[:120]}); correct them", offenders=bad) from None
@@ -77,16 +82,34 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
                                                     f"({_first_line(e)[:200]})") from None
 
 
+def _shapefile_encoding(path: Path) -> str | None:
+    """The encoding to read a Shapefile's text in: UTF-8 when neither a ``.cpg`` beside it nor its ``.dbf``'s language
+    driver byte names one (GDAL then reads ISO-8859-1: a UTF-8 ``é`` became ``Ã©`` in the records, Devanagari ids were
+    refused as invisible characters); None (GDAL's own choice) otherwise. Text that is not UTF-8 then fails to
+    decode: refused by :func:`_read_any`, naming the missing ``.cpg``."""
+    if any(path.with_suffix(s).exists() for s in (".cpg", ".CPG")):
+        return None
+    dbf = next((d for d in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if d.exists()), None)
+    if dbf is None:
+        return None
+    try:
+        with dbf.open("rb") as f:
+            head = f.read(32)
+    except OSError:
+        return None
+    return None if len(head) < 32 or head[29] != 0 else "utf-8"  # byte 29: the dBASE language driver id
+
+
 def _first_line(e: BaseException) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
-def _unreadable_geometries(path: Path, layer: str | None) -> list[str]:
+def _unreadable_geometries(path: Path, layer: str | None, encoding: str | None = None) -> list[str]:
     """The rows of a file whose geometries the reader cannot build (read again with those left empty), named by
     ``field_id`` when the file has that column (``row N`` otherwise); [] when none is, or the file does not read."""
     try:
-        again = gpd.read_file(path, engine="pyogrio", layer=layer, on_invalid="ignore")
-        plain = gpd.read_file(path, engine="pyogrio", layer=layer, read_geometry=False)
+        again = gpd.read_file(path, engine="pyogrio", layer=layer, on_invalid="ignore", encoding=encoding)
+        plain = gpd.read_file(path, engine="pyogrio", layer=layer, read_geometry=False, encoding=encoding)
     except Exception:
         return []
     from features.identity import looks_personal
