@@ -30,6 +30,7 @@ from features._field_area import (
     same_farmer_overlaps,
     small_fields,
 )
+from features._field_axes import refuse_swapped_axes
 from features._field_crops import check_known_crops, known_crops, normalise_crop
 from features._field_geometry import REPAIR_AREA_CHANGE, _check_geographic, _repair, _repair_keys
 from features._field_names import contract_names
@@ -278,6 +279,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         gdf = aside.take(gdf, hidden, f"field_id holds {UNPRINTABLE}", show_id=False)
     elif hidden.any():
         refuse_unprintable_cells(gdf, ("field_id",), source, positions=list(gdf[_ROW]))
+    refuse_swapped_axes(gdf, source, list(gdf["field_id"]))  # a file written latitude first
     if "region" in need and "region" in gdf.columns:  # no window either: the rows of the season read (all without
         # one) — an empty cell in another season's rows, which the run never reads, refused it (a review found it)
         read = (gdf["season"] == str(season)).to_numpy() if season is not None else np.ones(len(gdf), dtype=bool)
