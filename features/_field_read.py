@@ -3,7 +3,11 @@ that cannot be read or its geometries that cannot be built."""
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,6 +20,8 @@ from features.identity import rows_holding_identifiers
 __all__ = [
     "FIELD_FORMATS", "_fields_layer", "_read_any", "_first_line", "_unreadable_geometries",
 ]
+
+LOG = logging.getLogger(__name__)
 
 FIELD_FORMATS = {".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".gpkg": "GeoPackage",
                  ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "Shapefile"}
@@ -58,11 +64,11 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
                                                     "file): copy the .dbf with the .shp, or give a GeoPackage")
     try:
         if FIELD_FORMATS[ext] == "GeoParquet":
-            return gpd.read_parquet(path)
+            with _reader_warnings(path):
+                return gpd.read_parquet(path)
         layer = _fields_layer(path)
         encoding = _shapefile_encoding(path) if FIELD_FORMATS[ext] == "Shapefile" else None
-        with warnings.catch_warnings():  # GDAL's notes (e.g. "Non closed ring detected") are not the run's output
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with _reader_warnings(path):
             try:
                 return gpd.read_file(path, engine="pyogrio", layer=layer, encoding=encoding)
             except UnicodeDecodeError:
@@ -80,6 +86,28 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
     except Exception as e:  # unreadable files come in many shapes; name the file and the reason
         raise FieldsError(source=str(path), problem=f"cannot be read as {FIELD_FORMATS[ext]} "
                                                     f"({_first_line(e)[:200]})") from None
+
+
+#: what a reader's warning says that the run needs not hear: GeoJSON ids of numbers and text mixed are read as text,
+#: as every id is (pyogrio: "Could not parse column 'field_id' as JSON; leaving as string")
+_UNNEEDED = re.compile(r"^Could not parse column .* as JSON; leaving as string$")
+
+
+@contextmanager
+def _reader_warnings(path: Path) -> Iterator[None]:
+    """The libraries' warnings while ``path`` is read: GDAL's notes (``RuntimeWarning``, e.g. "Non closed ring
+    detected") and what :data:`_UNNEEDED` matches are dropped, another ``UserWarning`` is one line of the log naming
+    the file (they printed the library's file, line and source line: a GeoJSON of mixed ids, a review found)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        finally:
+            for w in said:
+                text = _first_line(w.message) if isinstance(w.message, Exception) else str(w.message)
+                if not _UNNEEDED.match(text):
+                    LOG.warning("%s: %s", path.name, text[:200])
 
 
 def _shapefile_encoding(path: Path) -> str | None:
