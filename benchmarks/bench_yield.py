@@ -86,8 +86,8 @@ def main() -> None:
                                                                         default=str))
         print()
         rows.append((name, "evaluate (leave-one-season-out, wall)", f"{time.perf_counter() - t:.1f} s"))
-        met = res.targets["met"]
-        rows.append((name, "targets met", f"{int(met.sum())} of {len(met)}"))
+        met = res.targets["point_met"]
+        rows.append((name, "targets met (point)", f"{int(met.sum())} of {len(met)}"))
         if a.no_train:
             continue
         tmp = tempfile.mkdtemp(prefix="agcredit-bench-yield-")

@@ -171,9 +171,10 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     absolute one: ``relaxed``); ``met_absolute`` against the absolute target (``absolute_target``) whatever the
     oracle — a relaxed target never falls to 0 or below, so a model no better than the crop's mean never meets it.
     ``value_ci``: the 95% interval [lo, hi] of the value on the R² and RMSE% rows (:func:`target_intervals`); None
-    on the coverage rows, and on every row of an evaluation that kept no predictions. ``met`` stays the point
-    figure's: the interval shows how firmly it is met, it does not move the verdict. ``keys``: the intervals'
-    clusters (:func:`target_intervals`).
+    on the coverage rows, and on every row of an evaluation that kept no predictions. ``met`` and ``met_absolute``
+    are true only when the whole interval meets the target, as ``evaluate report`` judges it (False without an
+    interval); ``point_met`` and ``point_met_absolute`` judge the point figure (the text's MET/MISS). ``keys``: the
+    intervals' clusters (:func:`target_intervals`).
     """
     s = ev.summary[(ev.summary["checkpoint"] == checkpoint)]
     per = ev.per_season[(ev.per_season["checkpoint"] == checkpoint)]
@@ -201,16 +202,19 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
             why = f">= {target:.3f} ({R2_RELAXED_SHARE:.0%} of oracle R² {o:.3f}; absolute >= {base:.2f})"
         elif np.isfinite(o) and o <= 0:
             why = f">= {base:.2f} (oracle R² {o:.3f} not positive: not relaxed)"
+        r2_ci = ci[str(crop)]["r2"]
         rows.append({"crop": crop, "metric": "r2", "value": value, "target": why,
-                     "met": bool(value >= target), "oracle": o, "floor": ref(floor, crop, "r2"),
-                     "relaxed": relaxed, "absolute_target": base, "met_absolute": bool(value >= base),
-                     "value_ci": ci[str(crop)]["r2"]})
-        met = bool(float(r["rmse_pct"]) <= RMSE_PCT_TARGET)
-        rows.append({"crop": crop, "metric": "rmse_pct", "value": float(r["rmse_pct"]),
+                     "met": _interval_met(value, r2_ci, ">=", target), "oracle": o, "floor": ref(floor, crop, "r2"),
+                     "relaxed": relaxed, "absolute_target": base,
+                     "met_absolute": _interval_met(value, r2_ci, ">=", base), "value_ci": r2_ci,
+                     "point_met": bool(value >= target), "point_met_absolute": bool(value >= base)})
+        rmse, rmse_ci = float(r["rmse_pct"]), ci[str(crop)]["rmse_pct"]
+        met = _interval_met(rmse, rmse_ci, "<=", RMSE_PCT_TARGET)
+        rows.append({"crop": crop, "metric": "rmse_pct", "value": rmse,
                      "target": f"<= {RMSE_PCT_TARGET:g}", "met": met,
                      "oracle": ref(oracle, crop, "rmse_pct"), "floor": ref(floor, crop, "rmse_pct"),
-                     "relaxed": False, "absolute_target": RMSE_PCT_TARGET, "met_absolute": met,
-                     "value_ci": ci[str(crop)]["rmse_pct"]})
+                     "relaxed": False, "absolute_target": RMSE_PCT_TARGET, "met_absolute": met, "value_ci": rmse_ci,
+                     "point_met": rmse <= RMSE_PCT_TARGET, "point_met_absolute": rmse <= RMSE_PCT_TARGET})
     lo, hi = COVERAGE_TARGET
 
     def worst(method: str, k: str) -> tuple[float, bool]:
@@ -222,10 +226,22 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     for k in ("below_p10", "above_p90"):
         w, met = worst("model", k)
         rows.append({"crop": "all", "metric": f"{k} (every season)", "value": w, "target": f"in [{lo:.2f}, {hi:.2f}]",
-                     "met": met, "oracle": worst("oracle", k)[0], "floor": float("nan"),
-                     "relaxed": False, "absolute_target": float("nan"), "met_absolute": met, "value_ci": None})
+                     "met": False, "oracle": worst("oracle", k)[0], "floor": float("nan"),
+                     "relaxed": False, "absolute_target": float("nan"), "met_absolute": False, "value_ci": None,
+                     "point_met": met, "point_met_absolute": met})
     return pd.DataFrame(rows, columns=["crop", "metric", "value", "target", "met", "oracle", "floor", "relaxed",
-                                       "absolute_target", "met_absolute", "value_ci"])
+                                       "absolute_target", "met_absolute", "value_ci", "point_met",
+                                       "point_met_absolute"])
+
+
+def _interval_met(value: float, ci: Any, op: str, target: float) -> bool:
+    """True only when the whole 95% interval ``ci`` meets the target, as ``evaluate report`` and README define met
+    (a review: ``met: true`` had judged the point beside an interval straddling the target); False without an
+    interval (the point's judgement: ``point_met``)."""
+    from pipelines.validation_report import MET, interval, verdict
+
+    pair = interval(ci)
+    return pair is not None and verdict(value, pair, op, target) == MET
 
 
 @dataclass(frozen=True)
@@ -292,12 +308,12 @@ class YieldCountyEvaluation:
             pct = "p10" in r["metric"] or "p90" in r["metric"]
             why = ""
             if r.get("relaxed"):
-                absolute = "MET" if r.get("met_absolute") else "MISS"
-                relaxed_only += bool(r["met"] and not r.get("met_absolute"))
-                why = (f"  {'MET' if r['met'] else 'MISS'} (relaxed: {R2_RELAXED_SHARE:.0%} of oracle "
+                absolute = "MET" if r.get("point_met_absolute") else "MISS"
+                relaxed_only += bool(r["point_met"] and not r.get("point_met_absolute"))
+                why = (f"  {'MET' if r['point_met'] else 'MISS'} (relaxed: {R2_RELAXED_SHARE:.0%} of oracle "
                        f"{show(r.get('oracle'), False)}; absolute {float(r['absolute_target']):.2f} {absolute})")
             ci = show_ci(r.get("value_ci")) if with_ci else ""
-            lines.append(f"  {'MET ' if r['met'] else 'MISS'} {r['crop']:<12} {r['metric']:<22} {show(r['value'], pct):>8}"
+            lines.append(f"  {'MET ' if r['point_met'] else 'MISS'} {r['crop']:<12} {r['metric']:<22} {show(r['value'], pct):>8}"
                          f"{ci}  target {r['target']:<38} oracle {show(r.get('oracle'), pct):>7}  "
                          f"floor {show(r.get('floor'), pct):>7}{why}")
         if relaxed_only:

@@ -243,11 +243,11 @@ def test_targets_use_80_percent_of_a_weak_oracle() -> None:
     summary = per.groupby(["checkpoint", "crop", "method"], as_index=False).agg(
         n=("n", "sum"), r2=("r2", "mean"), rmse_pct=("rmse_pct", "mean"))
     t = yield_targets(YieldEvaluation(per_season=per, summary=summary)).set_index(["crop", "metric"])
-    assert t.loc[("maize", "r2"), "met"] and "80% of oracle R² 0.300" in t.loc[("maize", "r2"), "target"]
-    assert t.loc[("maize", "rmse_pct"), "met"]
-    assert not t.loc[("all", "below_p10 (every season)"), "met"]  # one season at 20%
+    assert t.loc[("maize", "r2"), "point_met"] and "80% of oracle R² 0.300" in t.loc[("maize", "r2"), "target"]
+    assert t.loc[("maize", "rmse_pct"), "point_met"]
+    assert not t.loc[("all", "below_p10 (every season)"), "point_met"]  # one season at 20%
     assert t.loc[("all", "below_p10 (every season)"), "value"] == pytest.approx(0.2)
-    assert t.loc[("all", "above_p90 (every season)"), "met"]
+    assert t.loc[("all", "above_p90 (every season)"), "point_met"]
 
 
 def _targets_with(model_r2: float, oracle_r2: float) -> pd.DataFrame:
@@ -271,7 +271,7 @@ def test_an_oracle_r2_not_above_zero_relaxes_nothing(oracle_r2: float) -> None:
     # the target used to become the oracle's own R²: a model worse than the crop mean (R² < 0) "met" it
     t = _targets_with(-0.1, oracle_r2).set_index(["crop", "metric"])
     r = t.loc[("maize", "r2")]
-    assert not r["met"] and not r["met_absolute"] and not r["relaxed"]
+    assert not r["point_met"] and not r["point_met_absolute"] and not r["relaxed"]
     assert r["absolute_target"] == pytest.approx(0.45) and r["target"].startswith(">= 0.45")
 
 
@@ -281,14 +281,15 @@ def test_a_relaxed_target_shows_the_absolute_one_beside_it() -> None:
 
     t = _targets_with(0.2, 0.242)
     r = t.set_index(["crop", "metric"]).loc[("maize", "r2")]
-    assert r["relaxed"] and r["met"] and not r["met_absolute"] and r["absolute_target"] == pytest.approx(0.45)
+    assert r["relaxed"] and r["point_met"] and not r["point_met_absolute"] and r["absolute_target"] == pytest.approx(0.45)
     assert 0 < 0.8 * 0.242 <= 0.2
-    assert t["met_absolute"].dtype == bool and t.loc[t["metric"] == "rmse_pct", "met_absolute"].all()
+    assert t["point_met_absolute"].dtype == bool and t.loc[t["metric"] == "rmse_pct", "point_met_absolute"].all()
+    assert not t["met"].any()  # no interval (no fields kept to resample): never met on the whole interval
     ev = YieldEvaluation(per_season=pd.DataFrame(), summary=pd.DataFrame(), data="synthetic")
     ce = YieldCountyEvaluation(county="c", evaluation=ev, targets=t)
     d = ce.to_dict()["targets"]
     row = next(x for x in d if x["metric"] == "r2")
-    assert row["met"] is True and row["met_absolute"] is False and row["relaxed"] is True
+    assert row["point_met"] is True and row["point_met_absolute"] is False and row["relaxed"] is True
     line = next(x for x in ce.targets_text().splitlines() if " r2 " in x)
     assert "MET (relaxed: 80% of oracle 0.242; absolute 0.45 MISS)" in line
     assert "met only relaxed against the oracle" in ce.targets_text()
@@ -447,3 +448,15 @@ def test_an_interval_with_a_negative_bound_reads_as_a_range() -> None:
     r2 = next(x for x in text.splitlines() if " r2 " in x)
     rmse = next(x for x in text.splitlines() if " rmse_pct " in x)
     assert "(-0.17 to -0.07)" in r2 and "–-" not in text and "(0.20–0.30)" in rmse
+
+
+def test_met_in_the_json_is_the_whole_interval_the_point_apart() -> None:
+    """A review: ``evaluate yield --json`` said ``met`` on the point figure while ``evaluate report`` judged its
+    interval; ``met``/``met_absolute`` are now the whole interval's, ``point_met``/``point_met_absolute`` the point's."""
+    from pipelines.evaluation.yield_ import _interval_met
+
+    assert _interval_met(0.31, [0.2, 0.4], ">=", 0.30) is False  # the point meets it, the interval straddles
+    assert _interval_met(0.35, [0.31, 0.4], ">=", 0.30) is True
+    assert _interval_met(14.0, [13.0, 16.0], "<=", 15.0) is False
+    assert _interval_met(14.0, None, "<=", 15.0) is False
+    assert _interval_met(14.0, [float("nan"), float("nan")], "<=", 15.0) is False
