@@ -14,6 +14,7 @@ from pipelines.validation_report import (
     MET,
     NOT_MET,
     NOT_REPORTED,
+    POINT_MET,
     STRADDLES,
     UNGATED,
     Evaluation,
@@ -38,19 +39,21 @@ table{border-collapse:collapse;margin:6px 0 12px;font-size:12.5px}th,td{border:1
 dl.facts{display:grid;grid-template-columns:190px 1fr;gap:2px 12px;margin:6px 0 10px}dl.facts dt{color:#546e7a}
 dl.facts dd{margin:0}
 .v-met{background:#c8e6c9;font-weight:bold}.v-not{background:#ffcdd2;font-weight:bold}
-.v-straddle{background:#ffe0b2;font-weight:bold}.v-none{background:#f5f5f5;color:#616161}
+.v-straddle{background:#ffe0b2;font-weight:bold}.v-point{background:#fff9c4;font-weight:bold}
+.v-none{background:#f5f5f5;color:#616161}
 .charts{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}.charts svg{background:#fff}
 .small{font-size:11.5px;color:#546e7a}table.params td{font-size:11px;padding:1px 5px}
 footer{margin-top:36px;border-top:1px solid #b0bec5;font-size:12px}code{font-size:11px}
 section.ev{margin-top:30px}
 @media print{body{margin:0;max-width:none;font-size:11px}section.ev{break-before:page}
- .banner,.v-met,.v-not,.v-straddle,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ .banner,.v-met,.v-not,.v-straddle,.v-point,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  svg,table,.charts{break-inside:avoid}a{color:inherit;text-decoration:none}}
 """
 
 _TITLES = {"alerts": "Early warning (alerts)", "growth-stage": "Growth stage", "area": "Planted area",
            "crop-type": "Crop type", "yield": "Yield"}
-_VERDICT_CLASS = {MET: "v-met", NOT_MET: "v-not", STRADDLES: "v-straddle", UNGATED: "v-none", NOT_REPORTED: "v-none"}
+_VERDICT_CLASS = {MET: "v-met", NOT_MET: "v-not", STRADDLES: "v-straddle", POINT_MET: "v-point", UNGATED: "v-none",
+                  NOT_REPORTED: "v-none"}
 
 
 def _e(v: object) -> str:
@@ -99,12 +102,13 @@ def summary_html(judged: Sequence[tuple[Evaluation, list[Gate], list[str]]]) -> 
     """The table of every evaluation and its gated figures' verdicts, linked to its section."""
     rows = []
     for i, (ev, gs, _) in enumerate(judged):
-        n = {v: sum(g.verdict == v for g in gs) for v in (MET, NOT_MET, STRADDLES, UNGATED, NOT_REPORTED)}
+        n = {v: sum(g.verdict == v for g in gs) for v in (MET, NOT_MET, STRADDLES, POINT_MET, UNGATED, NOT_REPORTED)}
         rows.append([f'<a href="#e{i + 1}">{_e(_TITLES[ev.kind])}</a>', _e(ev.county), _data_word(ev),
-                     str(sum(g.verdict in (MET, NOT_MET, STRADDLES) for g in gs)), str(n[MET]), str(n[NOT_MET]),
-                     str(n[STRADDLES]), str(n[UNGATED] + n[NOT_REPORTED])])
+                     str(sum(g.verdict in (MET, NOT_MET, STRADDLES, POINT_MET) for g in gs)), str(n[MET]),
+                     str(n[NOT_MET]), str(n[STRADDLES]), str(n[POINT_MET]), str(n[UNGATED] + n[NOT_REPORTED])])
     return "<h2>Summary</h2>" + _table(["evaluation", "county", "data", "gated figures", "met", "not met",
-                                        "interval straddles the target", "not gated / not reported"], rows,
+                                        "interval straddles the target", "met on the point; no interval",
+                                        "not gated / not reported"], rows,
                                        num_from=3)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from pipelines.errors import RunInputError
 
-__all__ = ["KINDS", "Evaluation", "Gate", "TARGETS_FILE", "evaluation_kind", "gates", "load_evaluation",
+__all__ = ["KINDS", "POINT_MET", "Evaluation", "Gate", "TARGETS_FILE", "evaluation_kind", "gates", "load_evaluation",
            "load_targets", "lookup", "render_validation_report", "write_validation_report"]
 
 #: the shipped targets of the gated figures, per evaluation kind and region
@@ -208,6 +208,9 @@ def digits_apart(figures: Sequence[float | None], target: float | tuple[float, f
 
 MET, NOT_MET, STRADDLES, UNGATED, NOT_REPORTED = "met", "not met", "interval straddles the target", "not gated", \
     "not reported"
+#: a figure the evaluation gives no interval (none in its JSON, null or NaN bounds) that meets its target: not
+#: "met", which the page defines as the whole interval meeting it (a review: 3 of 7 crop-type gates "met" so)
+POINT_MET = "met on the point; no interval"
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,10 @@ def _holds(v: float, op: str, target: float | tuple[float, float]) -> bool:
 
 def verdict(value: float, ci: tuple[float, float] | None, op: str, target: float | tuple[float, float]) -> str:
     """``met`` when the whole 95% interval meets the target, ``not met`` when none of it does (for a range target:
-    wholly below or wholly above it), else ``interval straddles the target``; without an interval, the point."""
+    wholly below or wholly above it), else ``interval straddles the target``; without an interval, the point:
+    :data:`POINT_MET` or ``not met``."""
     if ci is None:
-        return MET if _holds(value, op, target) else NOT_MET
+        return POINT_MET if _holds(value, op, target) else NOT_MET
     lo_ok, hi_ok = _holds(ci[0], op, target), _holds(ci[1], op, target)
     if lo_ok and hi_ok:
         return MET
@@ -376,7 +380,8 @@ def render_validation_report(evals: Sequence[Evaluation], *, generated_at: datet
             f'agcredit {escape(version)}. Each figure is printed with its 95% interval and beside its naive baseline '
             'where the evaluation holds one (<i>no baseline</i> where it holds none, e.g. the calibration error: the '
             'declared crop gives no probabilities); a gated figure is <b>met</b> when its whole interval meets the target, <b>not met</b> when none of it '
-            'does, and otherwise its <b>interval straddles the target</b>.</p>',
+            'does, and otherwise its <b>interval straddles the target</b>; a figure the evaluation gives no interval is '
+            '<b>met on the point; no interval</b> when the figure meets the target (counted apart, never as met).</p>',
             summary_html(judged)]
     for i, (ev, gs, notes) in enumerate(judged):
         with _shape_checked(ev):

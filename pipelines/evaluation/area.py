@@ -251,10 +251,10 @@ def interval_verdicts(res: dict[str, Any]) -> dict[str, str]:
 def _overall(verdicts: Any) -> str | None:
     """``not met`` when a gated figure is, else ``interval straddles the target`` when one's does, else ``met``;
     None when no figure is gated."""
-    from pipelines.validation_report import MET, NOT_MET, STRADDLES
+    from pipelines.validation_report import MET, NOT_MET, POINT_MET, STRADDLES
 
-    judged = [v for v in verdicts if v in (MET, NOT_MET, STRADDLES)]
-    return next((v for v in (NOT_MET, STRADDLES, MET) if v in judged), None)
+    judged = [v for v in verdicts if v in (MET, NOT_MET, STRADDLES, POINT_MET)]
+    return next((v for v in (NOT_MET, STRADDLES, POINT_MET, MET) if v in judged), None)
 
 
 def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.date | None = None,
@@ -322,10 +322,10 @@ def render_area(res: dict[str, Any]) -> str:
     after each quantile, in words after the county total's error and the recall) and how they were drawn at the
     end; each target judged by the figure's interval as ``agcredit evaluate report`` judges it
     (:func:`interval_verdicts`: met, NOT met, or its interval straddles the target)."""
-    from pipelines.validation_report import MET, NOT_MET, STRADDLES
+    from pipelines.validation_report import MET, NOT_MET, POINT_MET, STRADDLES
 
     verdicts = interval_verdicts(res)
-    words = {MET: "met", NOT_MET: "NOT met", STRADDLES: "interval straddles the target"}
+    words = {MET: "met", NOT_MET: "NOT met", STRADDLES: "interval straddles the target", POINT_MET: POINT_MET}
     lines = [f"planted area — {res['county']} ({res['label']}), season {res['season']} as of {res['as_of']}; "
              f"calibrated on {', '.join(res['calibrated_on']) or 'nothing (defaults)'}",
              f"{'group':<16}{'n':>6}  {'median':>8}{'95% interval':>15}{'p90':>8}{'95% interval':>15}  "
@@ -333,7 +333,7 @@ def render_area(res: dict[str, Any]) -> str:
     for g in res["groups"]:
         v = _overall(verdicts.get(f"{g['group']}: {k} error") for k in ("median", "p90"))
         met = ("—" if g["n"] == 0 else f"n<{MIN_GROUP}") if v is None else \
-            {MET: "met", NOT_MET: "NOT met", STRADDLES: "straddles"}[v]
+            {MET: "met", NOT_MET: "NOT met", STRADDLES: "straddles", POINT_MET: "point, no interval"}[v]
         lines.append(f"{g['group']:<16}{g['n']:>6}  {_pct(g['median']):>8}{_pct_ci(g.get('median_ci')):>15}"
                      f"{_pct(g['p90']):>8}{_pct_ci(g.get('p90_ci')):>15}  "
                      f"{_pct(g['baseline_median']):>13}{_pct(g['baseline_p90']):>8}  "
@@ -353,7 +353,9 @@ def render_area(res: dict[str, Any]) -> str:
     judged = [v for v in verdicts.values() if v in words]
     missed, straddle = judged.count(NOT_MET), judged.count(STRADDLES)
     both = f", {straddle} with an interval straddling the target" if straddle else ""
-    said = ("no target judged" if not judged else "all targets met" if not missed and not straddle else
+    said = ("no target judged" if not judged else "all targets met" if not missed and not straddle
+            and POINT_MET not in judged else "targets not shown met: a gated figure has no interval"
+            if not missed and not straddle else
             f"targets NOT met: {missed} of {len(judged)} gated figures not met{both}" if missed else
             f"targets not shown met: the 95% intervals of {straddle} of {len(judged)} gated figures straddle their "
             "target")

@@ -23,6 +23,7 @@ from pipelines.validation_report import (
     MET,
     NOT_MET,
     NOT_REPORTED,
+    POINT_MET,
     STRADDLES,
     UNGATED,
     Evaluation,
@@ -66,11 +67,11 @@ def test_verdict_rule() -> None:
     assert verdict(0.68, (0.60, 0.83), ">=", 0.90) == NOT_MET
     assert verdict(4.9, (4.2, 5.5), "<=", 7.0) == MET
     assert verdict(1.0, (1.0, 3.0), "<=", 2.0) == STRADDLES
-    assert verdict(0.10, None, "in", (0.07, 0.13)) == MET
+    assert verdict(0.10, None, "in", (0.07, 0.13)) == POINT_MET  # no interval: met on the point, never "met"
     assert verdict(0.16, None, "in", (0.07, 0.13)) == NOT_MET
     assert verdict(0.14, (0.12, 0.16), "in", (0.07, 0.13)) == STRADDLES
     assert verdict(0.20, (0.14, 0.26), "in", (0.07, 0.13)) == NOT_MET
-    assert verdict(0.95, None, ">=", 0.95) == MET  # on the target meets it
+    assert verdict(0.95, None, ">=", 0.95) == POINT_MET  # on the target meets it
 
 
 #: the verdicts worked out by hand from the files' figures, intervals and the README's targets
@@ -90,13 +91,13 @@ EXPECTED = {
         "never-planted recall": STRADDLES},
     "crop-type": {  # in-smallholder; ECE current mid 0.045 (0.034-0.077), block end 0.066 (0.044-0.118),
         # block mid 0.118 (0.080-0.192) against 0.05; LOSO means without intervals
-        "ECE, leave-one-season-out mean, end": MET, "ECE, leave-one-season-out mean, mid": MET,
+        "ECE, leave-one-season-out mean, end": POINT_MET, "ECE, leave-one-season-out mean, mid": POINT_MET,
         "ECE, current season, end": MET, "ECE, current season, mid": STRADDLES,
         "ECE, held-out conditions (spatial block), end": STRADDLES,
         "ECE, held-out conditions (spatial block), mid": NOT_MET,
         "accuracy, leave-one-season-out mean, end": MET, "accuracy, leave-one-season-out mean, mid": MET,
         # worst season 0.93 (2003; no interval) against 0.88; rice vs non-rice mid 0.988 (0.985-0.991) against 0.85
-        "accuracy, worst held-out season, end": MET,
+        "accuracy, worst held-out season, end": POINT_MET,
         "rice vs non-rice accuracy, leave-one-season-out mean, mid": MET},
     "yield": {  # cotton R² 0.147 (0.027-0.216) against 80% of the oracle's 0.199 = 0.159; maize -0.106
         # (-0.168 to -0.067), oracle negative: 0.45 stands; rice 0.441 (0.359-0.501) vs 0.30
@@ -163,7 +164,7 @@ def test_each_kind_renders(tmp_path: Path, kind: str) -> None:
     assert "https://" not in html
     assert html.count('<section class="ev"') == 1
     assert "<h3>Targets</h3>" in html
-    n_verdicts = sum(html.count(f">{v}</span>") for v in (MET, NOT_MET, STRADDLES, UNGATED, NOT_REPORTED))
+    n_verdicts = sum(html.count(f">{v}</span>") for v in (MET, NOT_MET, STRADDLES, POINT_MET, UNGATED, NOT_REPORTED))
     assert n_verdicts == len(EXPECTED[kind])
     assert html.count("<svg") >= 2
     sha = load_evaluation(DATA / KIND_FILES[kind]).sha256
@@ -440,3 +441,29 @@ def test_a_value_printed_onto_its_target_gets_more_decimals(tmp_path: Path) -> N
     assert digits_apart([0.05], 0.05, "share") == 0  # on its target: nothing to tell apart
     assert digits_apart([0.0296], (0.01, 0.03), "percent") == 1  # 3.0% against 3.0%
     assert digits_apart([None, 0.2], 0.05, "share") == 0
+
+
+@pytest.mark.parametrize("ci", [None, [float("nan"), float("nan")], "absent"])
+def test_a_gate_without_an_interval_is_met_on_the_point_shown_and_counted_apart(tmp_path: Path, ci: object) -> None:
+    """A review: 3 of 7 "met" crop-type gates had no interval (ECE LOSO means, the worst season), and a JSON whose
+    interval is null or [NaN, NaN] was judged "met" on the point too — while the page defines met as the whole
+    interval meeting the target. Such a gate reads "met on the point; no interval", counted in its own column."""
+    from pipelines._validation_sections import summary_html
+
+    data = json.loads((DATA / KIND_FILES["alerts"]).read_text())
+    if ci == "absent":
+        data["metrics"].pop("median_delay_obs_ci")
+    else:
+        data["metrics"]["median_delay_obs_ci"] = ci
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    ev = load_evaluation(tmp_path / "a.json")
+    got = {g.label: g.verdict for g in gates(ev, load_targets(), None)[0]}
+    assert got["median delay after onset"] == POINT_MET == "met on the point; no interval"
+    table = summary_html([(ev, gates(ev, load_targets(), None)[0], [])])
+    head = re.findall(r"<th>([^<]*)</th>", table)
+    row = re.findall(r"<td[^>]*>([^<]*)</td>", table.split("</tr>")[1])
+    counts = dict(zip(head[3:], row[-6:], strict=True))
+    assert counts == {"gated figures": "3", "met": "0", "not met": "1", "interval straddles the target": "1",
+                      "met on the point; no interval": "1", "not gated / not reported": "0"}, counts
+    html = _report(tmp_path, str(tmp_path / "a.json"))
+    assert '<span class="v-point">met on the point; no interval</span>' in html
