@@ -12,7 +12,9 @@ sha256, the agcredit version, the targets file's sha256, the generation time —
 on the same inputs give the same bytes).
 
 Nothing personal is printed: the evaluations' JSONs hold aggregates only (counts, shares, errors by group, class
-and season), and the page names the county folder by its last component, not its path.
+and season), and the page names the county folder by its last component, not its path — by as many last components
+as tell it apart where two counties of the inputs share a folder name (``runA/county``, ``runB/county``): counties
+are told apart by their whole path as the JSON records it (:func:`_county_keys`).
 
 The file is written atomically (:func:`features.atomic.write_bytes_atomic`): on any error no file is left.
 """
@@ -24,7 +26,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -57,12 +59,20 @@ class Evaluation:
     sha256: str
     kind: str
     data: dict[str, Any]
+    #: the county as the page names it and tells it apart (set by :func:`render_validation_report`); blank: below
+    county_name: str = ""
+    county_key: str = ""
+
+    @property
+    def county_path(self) -> str:
+        """The county folder as the JSON records it (``/`` separators, no trailing one)."""
+        return str(self.data.get("county") or "").replace("\\", "/").rstrip("/")
 
     @property
     def county(self) -> str:
-        """The county folder's last component (its path is not printed)."""
-        raw = str(self.data.get("county") or "").rstrip("/\\")
-        return raw.replace("\\", "/").rsplit("/", 1)[-1] or "unnamed county"
+        """The county as the page names it: :attr:`county_name`, else the folder's last component (its path is not
+        printed)."""
+        return self.county_name or self.county_path.rsplit("/", 1)[-1] or "unnamed county"
 
     @property
     def region(self) -> str | None:
@@ -337,13 +347,39 @@ def gates(ev: Evaluation, targets: Mapping[str, Mapping[str, Sequence[Mapping[st
 
 # -- the page ---------------------------------------------------------------------------------------------------------
 
+def _county_keys(evals: Sequence[Evaluation]) -> list[str]:
+    """Each evaluation's county by its whole path as its JSON records it (a review: ``/data/runA/county`` and
+    ``/data/runB/county`` had been one county, the one's region lent to the other); a bare folder name (a yield
+    JSON records no more) is the one county of the inputs with a path ending in it, when there is exactly one."""
+    paths = [ev.county_path for ev in evals]
+    full = {p for p in paths if "/" in p}
+    out = []
+    for p in paths:
+        same = [f for f in full if f.rsplit("/", 1)[-1] == p] if "/" not in p else []
+        out.append(same[0] if len(same) == 1 else p)
+    return out
+
+
+def _county_names(keys: Sequence[str]) -> dict[str, str]:
+    """Each county key → its shortest name of last path components that no other key's ends the same way
+    (``county`` alone; ``runA/county`` beside ``runB/county``)."""
+    uniq = list(dict.fromkeys(keys))
+    split = {k: [x for x in k.split("/") if x] or ["unnamed county"] for k in uniq}
+    out = {}
+    for k, parts in split.items():
+        n = next((n for n in range(1, len(parts) + 1)
+                  if all(o[-n:] != parts[-n:] for j, o in split.items() if j != k)), len(parts))
+        out[k] = "/".join(parts[-n:])
+    return out
+
+
 def _regions(evals: Sequence[Evaluation]) -> dict[str, str]:
-    """County -> region, from the inputs that name it (a yield or alerts JSON does not: another input of the same
+    """County key -> region, from the inputs that name it (a yield or alerts JSON does not: another input of the same
     county may)."""
     out: dict[str, str] = {}
     for ev in evals:
         if ev.region is not None:
-            out.setdefault(ev.county, ev.region)
+            out.setdefault(ev.county_key, ev.region)
     return out
 
 
@@ -365,13 +401,16 @@ def render_validation_report(evals: Sequence[Evaluation], *, generated_at: datet
     from pipelines._validation_sections import CSS, evaluation_html, summary_html
 
     tg = load_targets() if targets is None else targets
+    keys = _county_keys(evals)
+    names = _county_names(keys)
+    evals = [replace(ev, county_key=k, county_name=names[k]) for ev, k in zip(evals, keys, strict=True)]
     regions = _regions(evals)
     counties = list(dict.fromkeys(ev.county for ev in evals))
     order = sorted(evals, key=lambda e: (counties.index(e.county), list(KINDS).index(e.kind)))
     judged = []
     for ev in order:
         with _shape_checked(ev):
-            judged.append((ev, *gates(ev, tg, regions.get(ev.county))))
+            judged.append((ev, *gates(ev, tg, regions.get(ev.county_key))))
     any_synthetic = any(ev.synthetic for ev in evals)
     stamp = generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     body = [f"<h1>Model validation report{' — SYNTHETIC data' if any_synthetic else ''}</h1>",
@@ -385,7 +424,7 @@ def render_validation_report(evals: Sequence[Evaluation], *, generated_at: datet
             summary_html(judged)]
     for i, (ev, gs, notes) in enumerate(judged):
         with _shape_checked(ev):
-            body.append(evaluation_html(ev, gs, notes, regions.get(ev.county), anchor=f"e{i + 1}"))
+            body.append(evaluation_html(ev, gs, notes, regions.get(ev.county_key), anchor=f"e{i + 1}"))
     rows = "".join(f"<tr><td>{escape(ev.name)}</td><td>{escape(ev.kind)}</td><td><code>{ev.sha256}</code></td></tr>"
                    for ev in evals)
     body.append('<footer><h2>Provenance</h2><table class="prov"><tr><th>input file</th><th>kind</th><th>sha256</th>'
@@ -428,6 +467,11 @@ def write_validation_report(paths: Sequence[str | Path], out: str | Path, *,
             raise RunInputError(what=str(p), problem="given twice")
         seen[key] = str(p)
     evals = [load_evaluation(p) for p in paths]
+    first: dict[str, str] = {}
+    for p, ev in zip(paths, evals, strict=True):
+        if ev.sha256 in first:
+            raise RunInputError(what=str(p), problem=f"given twice (the same content as {first[ev.sha256]})")
+        first[ev.sha256] = str(p)
     targets_raw = TARGETS_FILE.read_bytes()
     html = render_validation_report(evals, generated_at=generated_at or datetime.now(UTC), version=_version(),
                                     targets=load_targets(), targets_sha256=hashlib.sha256(targets_raw).hexdigest())

@@ -467,3 +467,32 @@ def test_a_gate_without_an_interval_is_met_on_the_point_shown_and_counted_apart(
                       "met on the point; no interval": "1", "not gated / not reported": "0"}, counts
     html = _report(tmp_path, str(tmp_path / "a.json"))
     assert '<span class="v-point">met on the point; no interval</span>' in html
+
+
+def test_counties_sharing_a_folder_name_are_told_apart_by_their_path(tmp_path: Path) -> None:
+    """A review: an area JSON of ``/data/runA/county`` (region us-nebraska) and an alerts JSON of ``/data/runB/county``
+    read as "2 evaluations of 1 county (county)", the alerts lent "us-nebraska (from another input of the same
+    county)"; two area JSONs of ``…/demo/x`` and ``…/other-run/x`` gave two identical section titles. Counties are
+    keyed by their whole path, named by the fewest last components that tell them apart; a yield JSON's bare folder
+    name joins the one county whose path ends in it."""
+    area = json.loads((DATA / KIND_FILES["area"]).read_text())
+    alerts = json.loads((DATA / KIND_FILES["alerts"]).read_text())
+    yld = json.loads((DATA / KIND_FILES["yield"]).read_text())
+    (tmp_path / "ar.json").write_text(json.dumps({**area, "county": "/data/runA/county", "region": "us-nebraska"}))
+    (tmp_path / "al.json").write_text(json.dumps({**alerts, "county": "/data/runB/county"}))
+    (tmp_path / "y.json").write_text(json.dumps({**yld, "county": "county"}))
+    html = _report(tmp_path, *(str(tmp_path / n) for n in ("ar.json", "al.json")))
+    assert "2 evaluations of 2 counties (runA/county, runB/county)" in html
+    assert "from another input of the same county" not in html
+    assert "<h2>Planted area — runA/county</h2>" in html and "<h2>Early warning (alerts) — runB/county</h2>" in html
+    (tmp_path / "al.json").write_text(json.dumps({**alerts, "county": "/data/runA/county/"}))
+    html = _report(tmp_path, *(str(tmp_path / n) for n in ("ar.json", "al.json", "y.json")))
+    assert "3 evaluations of 1 county (county)" in html
+    assert html.count("us-nebraska (from another input of the same county)") == 2  # alerts and yield
+
+
+def test_the_same_content_under_two_names_is_given_twice(tmp_path: Path) -> None:
+    shutil.copy(DATA / KIND_FILES["area"], tmp_path / "copy.json")
+    r = _run(str(DATA / KIND_FILES["area"]), str(tmp_path / "copy.json"), "--out", str(tmp_path / "r.html"))
+    assert r.exit_code == 2 and not (tmp_path / "r.html").exists()
+    assert "copy.json: given twice (the same content as " in r.stderr and "Traceback" not in r.stderr
