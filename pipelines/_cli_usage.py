@@ -33,8 +33,9 @@ def usage_line(e: Any, where: str | None = None) -> BaseException:
     where = getattr(ctx, "command_path", None) or where or "agcredit"
     param = getattr(e, "param", None)
     opts = [o for o in (getattr(param, "opts", None) or []) if o.startswith("-")]
-    hint = f"'{opts[-1]}'" if opts else (f"'{str(getattr(param, 'name', '') or '').upper()}'" if param is not None
-                                         else "")
+    # an argument by the name its help shows (its metavar: JSON_FILE, not INPUTS)
+    shown = str(getattr(param, "metavar", None) or getattr(param, "name", "") or "").upper().removesuffix("...")
+    hint = f"'{opts[-1]}'" if opts else (f"'{shown}'" if param is not None else "")
     if isinstance(e, NoSuchOption):
         name = str(e.option_name)
         said = f"no such option {name}" if _OPTION_NAME.fullmatch(name) else "an option it does not know"

@@ -456,7 +456,8 @@ def write_validation_report(paths: Sequence[str | Path], out: str | Path, *,
         raise RunInputError(what="evaluate report", problem="no evaluation JSON given")
     o = Path(out)
     if not o.parent.is_dir():
-        raise RunInputError(what=str(o), problem=f"the output's folder {o.parent} does not exist")
+        said = "is a file, not a folder" if o.parent.exists() else "does not exist"
+        raise RunInputError(what=str(o), problem=f"the output's folder {o.parent} {said}")
     check_writable(o, what="report")
     seen: dict[Path, str] = {}
     for p in paths:

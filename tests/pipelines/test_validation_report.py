@@ -357,6 +357,10 @@ def test_bad_out_and_time(tmp_path: Path) -> None:
     r = _run(good, "--out", str(tmp_path / "no-such-folder" / "r.html"))
     _one_line_error(r, "r.html", "no-such-folder does not exist")
     assert not (tmp_path / "no-such-folder").exists()
+    (tmp_path / "plainfile").write_text("x")  # a file where the folder belongs: said so (it read "does not exist")
+    _one_line_error(_run(good, "--out", str(tmp_path / "plainfile" / "r.html")), "plainfile is a file, not a folder")
+    # no JSON given: the argument by the name --help shows (it read "missing argument 'INPUTS'")
+    _one_line_error(_run("--out", str(tmp_path / "r.html")), "missing argument 'JSON_FILE'")
     (tmp_path / "isdir.html").mkdir()
     _one_line_error(_run(good, "--out", str(tmp_path / "isdir.html")), "isdir.html: the report is a folder")
     _one_line_error(_run(good, "--out", str(tmp_path / "r.html"), "--fixed-time", "yesterday"),
@@ -367,7 +371,7 @@ def test_bad_out_and_time(tmp_path: Path) -> None:
     shutil.copy(good, copy)
     _one_line_error(_run(str(copy), "--out", str(copy)), "is one of the input files")
     assert copy.read_bytes() == Path(good).read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["area.json", "isdir.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["area.json", "isdir.html", "plainfile"]
 
 
 # -- in a real browser --------------------------------------------------------------------------------------------------
