@@ -84,8 +84,8 @@ def test_the_text_judges_each_target_by_its_interval_as_the_report_does() -> Non
     """A model-risk audit: on sh-demo (tests/pipelines/data/validation) ``evaluate area`` said "all targets met" by the
     point figures while ``evaluate report`` found two intervals straddling their targets (0.5-2 ha p90 2.8%,
     0.1-19.1%, against 7%; partly planted p90 19.9%, 8.5-28.2%, against 25%): the text now judges as the report does
-    (one verdict function, the targets file), the JSON's ``targets_met`` stays the point's, ``targets_verdict``
-    added."""
+    (one verdict function, the targets file), ``targets_verdict`` added (``targets_met`` then stayed the point's; the
+    interval's since, a test below)."""
     from pipelines.validation_report import Evaluation, gates, load_targets
 
     res = json.loads((Path(__file__).parent / "data" / "validation" / "sh-demo-area.json").read_text())
@@ -105,6 +105,8 @@ def test_the_text_judges_each_target_by_its_interval_as_the_report_does() -> Non
     assert lines[7].endswith("; target ≤ 3.0%) NOT met")
     assert lines[-2] == ("fields 600, missed by the imagery 0; targets NOT met: 1 of 8 gated figures not met, 3 with "
                          "an interval straddling the target (synthetic)")
+    res["county_total"].update(error=0.01, error_ci=None)  # no interval (an edited JSON): never plain "met"
+    assert render_area(res).splitlines()[7].endswith("; target ≤ 3.0%) met on the point; no interval")
     m = area_metrics(_table())  # < 0.5 ha p90 90.1% (1.0-100.0%) against 15%: the point misses, the interval straddles
     assert (m["targets_met"], m["targets_verdict"]) == (False, "interval straddles the target")
 
