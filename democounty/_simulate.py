@@ -33,7 +33,7 @@ class SimulateError(UserInputError, ValueError):
         super().__init__(f"simulate: {what}: expected {expected}, found {found!r}")
 
 
-def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, seed: int = 0, workers: int = 1) -> None:
+def _check_args(region: str, size: str, seasons: int, seed: int = 0, workers: int = 1) -> None:
     if not 0 <= int(seed) < 2**32:
         raise SimulateError(what="seed", expected="a whole number from 0 to 4294967295", found=seed)
     if int(workers) < 1:
@@ -47,16 +47,15 @@ def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, see
     if not 1 <= seasons <= most:
         raise SimulateError(what="seasons", expected=f"1..{most} past seasons for {region} (bundled weather)",
                             found=seasons)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise SimulateError(what="out", expected="a folder (a new one, or a county folder with --overwrite)",
                             found=f"{out} (a file)")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True from Python)",
                             found=str(out))
-    from features.atomic import check_writable
-
-    # before minutes of simulation: the folder the county is built in (beside ``out``) must be writable
-    check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder", shown=out)
     old = out.with_name(out.name + ".old")
     if out.exists() and (old.exists() or old.is_symlink()):
         # the swap renames out to <out>.old: one already there (a copy the user made) is never removed
@@ -172,13 +171,37 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
     ``size``: ``tiny`` (12 fields, at most 1 past season; for tests), ``demo`` or ``eval``.
     ``seasons`` past seasons are simulated besides the current one. The folder is built in
     ``<out>.partial`` and renamed when complete; a non-empty ``out`` is refused unless
-    ``overwrite``. Same arguments → byte-identical Parquet and CSV files. A swap of an earlier run killed between
+    ``overwrite`` — checked again, under the lock, before the swap: a folder filled while simulating is refused, never
+    replaced. Same arguments → byte-identical Parquet and CSV files. A swap of an earlier run killed between
     its renames is finished or undone first (:func:`recover_swap`; ``say`` gets its one line: default a warning in
     the log).
+    A second run into the same ``out`` while one runs is refused at once (an OS lock on ``<out>.lock`` beside it,
+    released by the kernel when a run ends, killed or not).
     """
+    _check_args(region, size, seasons, seed, workers)
     out = Path(out)
-    recover_swap(out, say if say is not None else _log.warning)
-    _check(region, size, seasons, out, overwrite, seed, workers)
+    from features.atomic import check_writable
+
+    # before the lock file is made beside ``out``: the folder the county is built in must be writable
+    check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder", shown=out)
+    from democounty._outlock import held_out_lock
+
+    with held_out_lock(out, _busy):  # a second run into ``out`` is refused at once; the kernel frees a killed run's
+        recover_swap(out, say if say is not None else _log.warning)
+        _check_out(out, overwrite)
+        meta = _build(region, seed, size, out, seasons, render, workers, overwrite)
+    return meta
+
+
+def _busy(out: Path) -> SimulateError:
+    return SimulateError(what="out", expected="a folder no other simulate is writing",
+                         found=f"{out} (another simulate is writing it now: wait for it to end, or choose another "
+                         "folder; nothing done)")
+
+
+def _build(region: str, seed: int, size: str, out: Path, seasons: int, render: bool, workers: int,
+           overwrite: bool) -> dict[str, Any]:
+    """Simulate the county into ``<out>.partial``, then move it to ``out`` (:func:`_swap_in`); under ``out``'s lock."""
     from democounty._growth import make_pool, run_pool
     from democounty._landscape import make_landscape
     from democounty._records import make_farmers
@@ -218,12 +241,35 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if out.exists():
+    _swap_in(out, partial, seed, region, overwrite)
+    return meta
+
+
+def _swap_in(out: Path, partial: Path, seed: int, region: str, overwrite: bool) -> None:
+    """Rename the built ``partial`` to ``out``; a county already there (``overwrite``, checked at the start: a
+    folder filled while simulating is refused below) is renamed to ``<out>.old`` behind the swap marker, then
+    removed."""
+    if out.exists() or out.is_symlink():
         old = out.with_name(out.name + ".old")
-        if old.exists() or old.is_symlink():  # made while simulating (checked before): never removed
+        refusal = None
+        if not out.is_dir() or out.is_symlink():
+            refusal = SimulateError(what="out", expected="a folder", found=f"{out} (made while simulating: nothing "
+                                    "replaced, the simulated county not kept)")
+        elif any(out.iterdir()) and not overwrite:
+            refusal = SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True "
+                                    "from Python)",
+                                    found=f"{out} (filled while simulating: nothing replaced, the simulated county not "
+                                    "kept)")
+        elif any(out.iterdir()) and not (out / "county.json").is_file():
+            refusal = SimulateError(what="out", expected="a county folder to overwrite (it has county.json) or an "
+                                    "empty one", found=f"{out} (filled while simulating, not a county folder: nothing "
+                                    "replaced, the simulated county not kept)")
+        elif old.exists() or old.is_symlink():  # made while simulating (checked before): never removed
+            refusal = SimulateError(what="out", expected=f"no {old.name} beside it (the swap's name for the previous "
+                                    "county; move it away)", found=str(old))
+        if refusal is not None:
             shutil.rmtree(partial, ignore_errors=True)
-            raise SimulateError(what="out", expected=f"no {old.name} beside it (the swap's name for the previous "
-                                "county; move it away)", found=str(old))
+            raise refusal
         marker = _swap_marker(out)  # recover_swap acts only on a <out>.old beside this marker
         marker.write_text(json.dumps({"pid": os.getpid(), "seed": int(seed), "region": region}) + "\n",
                           encoding="utf-8")
@@ -233,7 +279,6 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
         marker.unlink()
     else:
         partial.rename(out)
-    return meta
 
 
 def _write_all(root: Path, pre: Any, land: Any, truth: list[Any], farmers: list[Any], pool: list[Any],
