@@ -177,9 +177,10 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
     the log).
     A second run into the same ``out`` while one runs is refused at once (an OS lock on ``<out>.lock`` beside it,
     released by the kernel when a run ends, killed or not).
+    A symbolic link ``out``: the county is written into its target.
     """
     _check_args(region, size, seasons, seed, workers)
-    out = Path(out)
+    out = _written_into(Path(out))
     from features.atomic import check_writable
 
     # before the lock file is made beside ``out``: the folder the county is built in must be writable
@@ -191,6 +192,12 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
         _check_out(out, overwrite)
         meta = _build(region, seed, size, out, seasons, render, workers, overwrite)
     return meta
+
+
+def _written_into(out: Path) -> Path:
+    """The folder the county is written into: a symbolic link's target (renaming the built county onto the link had
+    replaced the link, and removing the previous county through it failed), the link kept."""
+    return Path(os.path.realpath(out)) if out.is_symlink() else out
 
 
 def _busy(out: Path) -> SimulateError:

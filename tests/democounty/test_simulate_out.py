@@ -110,3 +110,20 @@ def test_a_folder_filled_while_simulating_is_never_replaced(tmp_path: Path, monk
     assert [p.name for p in out.iterdir()] == ["county.json" if filled == "county" else "keep.txt"]
     assert _left_beside(out) == []
 
+
+def test_a_linked_out_is_written_into_its_target(tmp_path: Path) -> None:
+    """--out a symbolic link to an empty folder: the swap's removal failed ("Cannot call rmtree on a symbolic
+    link", exit 1) with the link replaced by a real folder, the target empty, ``lnk.old -> tgt`` and ``lnk.swap``
+    left, and every re-run refused. The county is written into the link's target, the link kept, nothing left."""
+    tgt = tmp_path / "tgt"
+    tgt.mkdir()
+    lnk = tmp_path / "lnk"
+    lnk.symlink_to(tgt)
+    simulate("in-smallholder", 1, "tiny", lnk, render=False, workers=1)
+    assert lnk.is_symlink() and os.readlink(lnk) == str(tgt)
+    assert json.loads((tgt / "county.json").read_text())["seed"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lnk", "tgt"]
+    meta = simulate("in-smallholder", 2, "tiny", lnk, render=False, workers=1, overwrite=True)  # through the link
+    assert meta["seed"] == 2 and json.loads((tgt / "county.json").read_text())["seed"] == 2
+    assert lnk.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["lnk", "tgt"]
+
