@@ -178,6 +178,7 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
     A second run into the same ``out`` while one runs is refused at once (an OS lock on ``<out>.lock`` beside it,
     released by the kernel when a run ends, killed or not).
     A symbolic link ``out``: the county is written into its target.
+    ``out``'s parent folder must exist: simulate creates ``out``, never the folders above it.
     """
     _check_args(region, size, seasons, seed, workers)
     out = _written_into(Path(out))
@@ -185,6 +186,7 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
 
     # before the lock file is made beside ``out``: the folder the county is built in must be writable
     check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder", shown=out)
+    _check_parent(out)
     from democounty._outlock import held_out_lock
 
     with held_out_lock(out, _busy):  # a second run into ``out`` is refused at once; the kernel frees a killed run's
@@ -198,6 +200,15 @@ def _written_into(out: Path) -> Path:
     """The folder the county is written into: a symbolic link's target (renaming the built county onto the link had
     replaced the link, and removing the previous county through it failed), the link kept."""
     return Path(os.path.realpath(out)) if out.is_symlink() else out
+
+
+def _check_parent(out: Path) -> None:
+    """Refuse an ``out`` whose parent folder does not exist: simulate creates ``out``, never the folders above it (a
+    mistyped path made a whole tree of folders)."""
+    parent = out.expanduser().absolute().parent
+    if not out.exists() and not parent.is_dir():
+        raise SimulateError(what="out", expected="a folder whose parent folder exists (simulate creates the out folder, "
+                            "not the folders above it: create them first)", found=f"{out} (no folder {parent})")
 
 
 def _busy(out: Path) -> SimulateError:

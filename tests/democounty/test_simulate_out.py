@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from democounty import SimulateError, simulate
 
@@ -126,4 +127,17 @@ def test_a_linked_out_is_written_into_its_target(tmp_path: Path) -> None:
     meta = simulate("in-smallholder", 2, "tiny", lnk, render=False, workers=1, overwrite=True)  # through the link
     assert meta["seed"] == 2 and json.loads((tgt / "county.json").read_text())["seed"] == 2
     assert lnk.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["lnk", "tgt"]
+
+
+def test_a_missing_parent_folder_is_refused(tmp_path: Path) -> None:
+    """--out a/b/c with no a/b made the whole tree; simulate creates --out, not the folders above it."""
+    from pipelines.cli import app
+
+    with pytest.raises(SimulateError, match=r"parent folder exists .* create them first"):
+        simulate("in-smallholder", 1, "tiny", tmp_path / "a" / "b" / "c", render=False, workers=1)
+    r = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "1", "--size", "tiny", "--out",
+                                 str(tmp_path / "a" / "b" / "c"), "--no-render", "--workers", "1"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "expected a folder whose parent folder exists" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
 
