@@ -28,8 +28,9 @@ _GPKG_DATE = "2000-01-01T00:00:00.000Z"
 class SimulateError(UserInputError, ValueError):
     """A bad simulate request: names the parameter, what was expected and what was given."""
 
-    def __init__(self, *, what: str, expected: str, found: object) -> None:
-        self.what, self.expected, self.found = what, expected, found
+    def __init__(self, *, what: str, expected: str, found: object, cli: str | None = None) -> None:
+        # ``cli``: ``expected`` as the command line words it (its options, not Python's arguments), when it differs
+        self.what, self.expected, self.found, self.cli = what, expected, found, cli
         super().__init__(f"simulate: {what}: expected {expected}, found {found!r}")
 
 
@@ -51,11 +52,11 @@ def _check_args(region: str, size: str, seasons: int, seed: int = 0, workers: in
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise SimulateError(what="out", expected="a folder (a new one, or a county folder with --overwrite)",
-                            found=f"{out} (a file)")
+        raise SimulateError(what="out", expected="a folder (a new one, or a county folder with overwrite=True)",
+                            found=f"{out} (a file)", cli="a folder (a new one, or a county folder with --overwrite)")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True from Python)",
-                            found=str(out))
+        raise SimulateError(what="out", expected="a new or empty folder (or overwrite=True)", found=str(out),
+                            cli="a new or empty folder (or --overwrite)")
     old = out.with_name(out.name + ".old")
     if out.exists() and (old.exists() or old.is_symlink()):
         # the swap renames out to <out>.old: one already there (a copy the user made) is never removed
@@ -208,7 +209,9 @@ def _check_parent(out: Path) -> None:
     parent = out.expanduser().absolute().parent
     if not out.exists() and not parent.is_dir():
         raise SimulateError(what="out", expected="a folder whose parent folder exists (simulate creates the out folder, "
-                            "not the folders above it: create them first)", found=f"{out} (no folder {parent})")
+                            "not the folders above it: create them first)", found=f"{out} (no folder {parent})",
+                            cli="a folder whose parent folder exists (simulate creates the --out folder, not the "
+                            "folders above it: create them first)")
 
 
 def _busy(out: Path) -> SimulateError:
@@ -274,10 +277,9 @@ def _swap_in(out: Path, partial: Path, seed: int, region: str, overwrite: bool) 
             refusal = SimulateError(what="out", expected="a folder", found=f"{out} (made while simulating: nothing "
                                     "replaced, the simulated county not kept)")
         elif any(out.iterdir()) and not overwrite:
-            refusal = SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True "
-                                    "from Python)",
+            refusal = SimulateError(what="out", expected="a new or empty folder (or overwrite=True)",
                                     found=f"{out} (filled while simulating: nothing replaced, the simulated county not "
-                                    "kept)")
+                                    "kept)", cli="a new or empty folder (or --overwrite)")
         elif any(out.iterdir()) and not (out / "county.json").is_file():
             refusal = SimulateError(what="out", expected="a county folder to overwrite (it has county.json) or an "
                                     "empty one", found=f"{out} (filled while simulating, not a county folder: nothing "

@@ -23,12 +23,15 @@ def simulate_cmd(
     render: bool = typer.Option(True, "--render/--no-render", help="Render the Sentinel-2 scenes."),
 ) -> None:
     """Simulate a demo county: landscape, AquaCrop growth, farmers' records, truth and scenes (synthetic)."""
-    from democounty import simulate
+    from democounty import SimulateError, simulate
 
     if seasons is not None and seasons > 1 and size == "tiny":
         err(f"warning: --size tiny simulates one past season; --seasons {seasons} is not used")
-    meta = simulate(region, seed, size, out, seasons=6 if seasons is None else seasons, render=render,
-                    workers=workers, overwrite=overwrite, say=lambda m: err(f"warning: {m}"))
+    try:
+        meta = simulate(region, seed, size, out, seasons=6 if seasons is None else seasons, render=render,
+                        workers=workers, overwrite=overwrite, say=lambda m: err(f"warning: {m}"))
+    except SimulateError as e:  # worded for the command line: its options (--out, --overwrite), not Python's
+        raise SimulateError(what=f"--{e.what}", expected=e.cli or e.expected, found=e.found) from None
     echo(_summary(out, meta))
 
 

@@ -138,6 +138,27 @@ def test_a_missing_parent_folder_is_refused(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "1", "--size", "tiny", "--out",
                                  str(tmp_path / "a" / "b" / "c"), "--no-render", "--workers", "1"])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "expected a folder whose parent folder exists" in r.stderr, r.stderr
+    assert r.stderr.startswith("error: simulate: --out: expected a folder whose parent folder exists (simulate "
+                               "creates the --out folder"), r.stderr
     assert list(tmp_path.iterdir()) == []
 
+
+def test_the_command_line_names_its_options_only(tmp_path: Path) -> None:
+    """The command line's refusal said "(or --overwrite; overwrite=True from Python)": each words it its own way."""
+    from pipelines.cli import app
+
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "x.txt").write_text("x")
+    with pytest.raises(SimulateError) as e:
+        simulate("in-smallholder", 1, "tiny", out, render=False, workers=1)
+    assert "(or overwrite=True)" in str(e.value) and "--" not in str(e.value)
+    r = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "1", "--size", "tiny", "--out",
+                                 str(out), "--no-render", "--workers", "1"])
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr == f"error: simulate: --out: expected a new or empty folder (or --overwrite), found '{out}'\n"
+    f = tmp_path / "afile"
+    f.write_text("x")
+    r = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "1", "--size", "tiny", "--out",
+                                 str(f), "--overwrite", "--no-render"])
+    assert r.exit_code == 2 and "with --overwrite" in r.stderr and "Python" not in r.stderr, r.stderr
