@@ -93,13 +93,13 @@ def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
 
     Returns the number of rewritten values per table (empty when nothing was moved). Every moved experiment's
     folder must exist under the store's ``artifacts`` (copy it along with ``mlflow.db``); otherwise nothing is
-    changed. One transaction: a failure leaves the store as it was.
+    changed. One transaction: a failure leaves the store as it was. ``dry_run`` only reads (a store that cannot be
+    written is counted all the same).
     """
     moved = moved_experiments(db)
     if not moved:
         return {}
-    counts: dict[str, int] = {}
-    con = _connect(db, read_only=False)
+    con = _connect(db, read_only=True)
     try:
         present = {t: {str(c[1]) for c in con.execute(f"PRAGMA table_info({t})")} for t in _tables(con)}
         missing = [m.name for m in moved if not (db.parent / "artifacts" / m.name).is_dir()]
@@ -115,18 +115,27 @@ def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
                                         f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} are not under "
                                         f"{db.parent / 'artifacts'}; nothing changed",
                                 fix="copy the registry folder whole (mlflow.db and artifacts/) before relocating it")
-        with con:
-            for m in moved:
-                for table, col in _URI_COLUMNS:
-                    if col not in present.get(table, set()):  # an older MLflow schema (no logged_models before 3)
-                        continue
-                    n = len(m.recorded)
-                    cur = con.execute(
-                        f"UPDATE {table} SET {col} = ? || substr({col}, ?) WHERE substr({col}, 1, ?) = ?",  # noqa: S608
-                        (m.expected, n + 1, n, m.recorded))
-                    counts[table] = counts.get(table, 0) + cur.rowcount
-            if dry_run:
-                con.rollback()
+        columns = [(t, c) for t, c in _URI_COLUMNS if c in present.get(t, set())]  # no logged_models before MLflow 3
+        prefixes = dict.fromkeys(m.recorded for m in moved)  # experiments moved together share one recorded prefix
+        counts = {t: sum(con.execute(f"SELECT count(*) FROM {t} WHERE substr({c}, 1, ?) = ?",  # noqa: S608
+                                     (len(p), p)).fetchone()[0] for p in prefixes) for t, c in columns}
     finally:
         con.close()
+    if dry_run:
+        return counts
+    own = moved[0].expected
+    try:
+        con = _connect(db, read_only=False)
+        try:
+            with con:
+                for table, col in columns:
+                    for p in prefixes:
+                        con.execute(f"UPDATE {table} SET {col} = ? || substr({col}, ?) "  # noqa: S608
+                                    f"WHERE substr({col}, 1, ?) = ?", (own, len(p) + 1, len(p), p))
+        finally:
+            con.close()
+    except sqlite3.Error as e:  # a read-only file or folder, a full disk, a lock held by another process
+        raise RegistryError(problem=f"the registry {db} cannot be written ({e}); nothing changed",
+                            fix="run it as a user who can write the registry's file and folder, or on a copy; "
+                                "--dry-run only reads") from None
     return counts

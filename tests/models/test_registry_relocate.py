@@ -1,0 +1,54 @@
+"""``agcredit models relocate`` on a store it cannot write, on what is not a registry, on a half-copied registry."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.models.test_registry import TinyModel, gov
+
+
+def _moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path, versions: int = 1) -> Path:
+    """A registry trained in ``a/mlruns`` and copied whole to ``b/mlruns`` (the original deleted); the URI names
+    the copy. Returns the copy's folder."""
+    from models import registry
+
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    old, new = tmp_path / "a" / "mlruns", tmp_path / "b" / "mlruns"
+    old.mkdir(parents=True)
+    shutil.copyfile(empty_db, old / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{old}/mlflow.db")
+    for i in range(versions):
+        registry.register(TinyModel(2.0 + i), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    shutil.copytree(old, new)
+    shutil.rmtree(old.parent)
+    shutil.rmtree(new / ".cache", ignore_errors=True)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{new}/mlflow.db")
+    return new
+
+
+def test_a_registry_that_cannot_be_written_is_refused_in_one_line_and_dry_run_only_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> None:
+    """A read-only registry (an immutable file, a read-only mount): `models relocate` crashed with a traceback
+    ("attempt to write a readonly database"), exit 1, even with --dry-run, which ran the UPDATEs and rolled back.
+    Now --dry-run only reads and says what it would rewrite; a relocation says in one line the registry cannot be
+    written, exit 2."""
+    from models import _relocate
+    from pipelines.cli import app
+
+    new = _moved(tmp_path, monkeypatch, empty_db)
+    before = (new / "mlflow.db").read_bytes()
+    real = _relocate._connect
+    monkeypatch.setattr(_relocate, "_connect", lambda db, *, read_only: real(db, read_only=True))  # cannot write
+    runner = CliRunner()
+    dry = runner.invoke(app, ["models", "relocate", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "would rewrite" in dry.stdout and "experiments 1, runs 1, model_versions 1, logged_models 1" in dry.stdout
+    done = runner.invoke(app, ["models", "relocate"])
+    assert done.exit_code == 2 and "Traceback" not in done.output, done.output
+    assert f"the registry {new / 'mlflow.db'} cannot be written (attempt to write a readonly database); " \
+           "nothing changed" in done.stderr
+    assert (new / "mlflow.db").read_bytes() == before
