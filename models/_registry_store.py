@@ -83,6 +83,10 @@ def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
                             fix="a tracking server or another database keeps its own artifact root; nothing to move")
     if not db.exists():
         raise RegistryError(problem=f"no model registry at {db}")
+    if not db.is_file():
+        raise RegistryError(problem=f"{db} is a folder, not a model registry's database file",
+                            fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db")
+    _check_is_store(db)  # another application's database: refused as every registry command refuses it
     return db, relocate(db, dry_run=dry_run)
 
 

@@ -51,8 +51,10 @@ def _tables(con: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def moved_experiments(db: Path) -> list[Moved]:
-    """The agcredit experiments of the SQLite store ``db`` whose artifact location is not under its own folder."""
+def moved_experiments(db: Path, *, strict: bool = False) -> list[Moved]:
+    """The agcredit experiments of the SQLite store ``db`` whose artifact location is not under its own folder.
+    ``strict``: a file that is no MLflow store (no ``experiments`` table, not SQLite, unreadable) is refused rather
+    than taken for a store with nothing moved."""
     own = _own_prefix(db)
     try:
         con = _connect(db, read_only=True)
@@ -60,7 +62,11 @@ def moved_experiments(db: Path) -> list[Moved]:
             rows = con.execute("SELECT name, artifact_location FROM experiments").fetchall()
         finally:
             con.close()
-    except sqlite3.Error:  # not (yet) an MLflow store, or unreadable: MLflow's own checks speak for it
+    except sqlite3.Error as e:  # not (yet) an MLflow store, or unreadable: MLflow's own checks speak for it
+        if strict:
+            raise RegistryError(problem=f"{db} is not an MLflow model registry ({e})",
+                                fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. "
+                                    "sqlite:///mlruns/mlflow.db") from None
         return []
     out = []
     for name, loc in rows:
@@ -96,7 +102,7 @@ def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
     changed. One transaction: a failure leaves the store as it was. ``dry_run`` only reads (a store that cannot be
     written is counted all the same).
     """
-    moved = moved_experiments(db)
+    moved = moved_experiments(db, strict=True)
     if not moved:
         return {}
     con = _connect(db, read_only=True)

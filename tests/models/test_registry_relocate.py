@@ -52,3 +52,33 @@ def test_a_registry_that_cannot_be_written_is_refused_in_one_line_and_dry_run_on
     assert f"the registry {new / 'mlflow.db'} cannot be written (attempt to write a readonly database); " \
            "nothing changed" in done.stderr
     assert (new / "mlflow.db").read_bytes() == before
+
+
+def test_what_is_not_a_registry_is_refused_not_found_with_nothing_to_do(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLFLOW_TRACKING_URI naming the decision store, the alias history, a folder or a text file: `models relocate`
+    said "every artifact location is already under …/artifacts; nothing to do", exit 0, where `models list`
+    refuses them. Now each is refused in one line, exit 2, nothing written."""
+    import sqlite3
+
+    from pipelines.cli import app
+
+    other = tmp_path / "decisions.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE agc_decisions (record_id TEXT)")
+    con.commit()
+    con.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 20)
+    folder = tmp_path / "mlruns"
+    folder.mkdir()
+    want = {other: "is not an MLflow model registry (it holds the tables agc_decisions",
+            text: "is not an MLflow model registry", folder: "is a folder, not a model registry's database file"}
+    for path, said in want.items():
+        before = path.read_bytes() if path.is_file() else None
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path}")
+        r = CliRunner().invoke(app, ["models", "relocate"])
+        assert r.exit_code == 2 and f"{path} {said}" in r.stderr, (path, r.output)
+        assert "nothing to do" not in r.output and "Traceback" not in r.output
+        assert before is None or path.read_bytes() == before
+    assert [p.name for p in folder.iterdir()] == []
