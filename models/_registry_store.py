@@ -50,11 +50,36 @@ def store_root() -> Path:
     return base / "agcredit" / "registry" / hashlib.sha256(safe_uri(uri).encode()).hexdigest()[:16]
 
 
+#: where to point the tracking URI
+_STORE_FIX = "point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db"
+
+
+def _check_is_file(db: Path) -> None:
+    """Refuse, in one line and at once, a path that cannot be an SQLite store: a folder (say, the registry's own,
+    ``mlflow.db`` left off), an unreadable file, a file that is not SQLite. MLflow retried opening them for ~2 minutes
+    before "unable to open database file"."""
+    if db.is_dir():
+        inside = db / "mlflow.db"
+        raise RegistryError(problem=f"{db} is a folder, not a model registry's database file",
+                            fix=f"its store is {inside}: MLFLOW_TRACKING_URI=sqlite:///{inside}" if inside.is_file()
+                            else _STORE_FIX)
+    try:
+        with db.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise RegistryError(problem=f"the model registry {db} cannot be read ({e.strerror or e})",
+                            fix="run it as a user who can read the registry's file") from None
+    if head and head != b"SQLite format 3\x00":  # an empty file is a new store
+        raise RegistryError(problem=f"{db} is not an MLflow model registry (not an SQLite database)", fix=_STORE_FIX)
+
+
 def _check_is_store(db: Path) -> None:
-    """Refuse an SQLite file holding another application's tables (the decision store named by mistake): MLflow would
-    create its own tables inside it. An empty file is a new store; a file that is not SQLite is MLflow's to report."""
+    """Refuse what cannot be a store (:func:`_check_is_file`) and an SQLite file holding another application's tables
+    (the decision store named by mistake): MLflow would create its own tables inside it. An empty file is a new
+    store."""
     from models._relocate import _connect, _tables
 
+    _check_is_file(db)
     try:
         con = _connect(db, read_only=True)
         try:
@@ -68,7 +93,7 @@ def _check_is_store(db: Path) -> None:
 
         raise RegistryError(problem=f"{db} is not an MLflow model registry (it holds the tables "
                                     f"{format_offenders(sorted(tables))})",
-                            fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db")
+                            fix=_STORE_FIX)
 
 
 def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
@@ -83,9 +108,6 @@ def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
                             fix="a tracking server or another database keeps its own artifact root; nothing to move")
     if not db.exists():
         raise RegistryError(problem=f"no model registry at {db}")
-    if not db.is_file():
-        raise RegistryError(problem=f"{db} is a folder, not a model registry's database file",
-                            fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db")
     _check_is_store(db)  # another application's database: refused as every registry command refuses it
     return db, relocate(db, dry_run=dry_run)
 
