@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from models.errors import RegistryError
@@ -94,6 +95,78 @@ def check(db: Path) -> None:
                             fix="point it at its own artifacts with: agcredit models relocate")
 
 
+def _named_files(spec: dict[str, Any]) -> list[str]:
+    """The files and folders an MLmodel names, relative to its folder (pyfunc artifacts and data, environment files,
+    input examples)."""
+    pf = (spec.get("flavors") or {}).get("python_function") or {}
+    env = pf.get("env")
+    ex = spec.get("saved_input_example_info") or {}
+    named = [a.get("path") for a in (pf.get("artifacts") or {}).values() if isinstance(a, dict)]
+    named += [pf.get("data"), *(env.values() if isinstance(env, dict) else [env])]
+    named += [ex.get("artifact_path"), ex.get("serving_input_path")]
+    return [n for n in named if isinstance(n, str) and n and not Path(n).is_absolute()]
+
+
+def _first_missing(folder: Path) -> str | None:
+    """What is missing of a model version's folder: MLmodel, a file it names, or (its files holding fewer bytes
+    than the model_size_bytes it records) files of the folders it names; None when it is whole."""
+    import yaml
+
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        return "MLmodel"
+    try:
+        spec = yaml.safe_load(mlmodel.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "MLmodel (unreadable)"
+    spec = spec if isinstance(spec, dict) else {}
+    named = _named_files(spec)
+    for n in named:
+        if not (folder / n).exists():
+            return n
+    # the files' total when saved: MLmodel and the environment files are written after it is counted
+    env = ((spec.get("flavors") or {}).get("python_function") or {}).get("env")
+    later = {mlmodel, folder / "requirements.txt",
+             *(folder / str(e) for e in (env.values() if isinstance(env, dict) else [env]) if e)}
+    recorded = spec.get("model_size_bytes")
+    have = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p not in later)
+    if isinstance(recorded, int) and have < recorded:
+        dirs = [n for n in named if (folder / n).is_dir()] or ["."]
+        return f"files of {', '.join(dirs)} ({have:,} of the {recorded:,} bytes its MLmodel records are there)"
+    return None
+
+
+def _check_copied(db: Path, con: sqlite3.Connection, moved: list[Moved], present: dict[str, set[str]]) -> None:
+    """Every moved experiment's folder and every version's model files (MLmodel and what it names) are under the
+    store's own ``artifacts``; otherwise refuse, naming each missing model or version once."""
+    root = db.parent / "artifacts"
+    missing = [m.name for m in moved if not (root / m.name).is_dir()]
+    cols = present.get("model_versions", set())
+    rows = []
+    if {"name", "version", "storage_location"} <= cols:
+        for p in dict.fromkeys(m.recorded for m in moved):
+            rows += [(name, version, unquote(urlsplit(loc[len(p):]).path)) for name, version, loc in con.execute(
+                "SELECT name, version, storage_location FROM model_versions WHERE substr(storage_location, 1, ?) = ? "
+                "ORDER BY name, CAST(version AS INTEGER)", (len(p), p))]
+    incomplete = None
+    for name, version, rel in rows:
+        if rel.split("/", 1)[0] in missing:  # its model's whole folder is missing: named once, as the model
+            continue
+        folder = root / rel
+        if not folder.is_dir():
+            missing.append(f"{name} v{version} ({rel})")
+        elif incomplete is None and (gone := _first_missing(folder)) is not None:
+            incomplete = f"{name} v{version} is missing {gone} under {folder}"
+    if missing:
+        raise RegistryError(problem=f"the artifacts of {', '.join(missing[:3])}"
+                                    f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} are not under "
+                                    f"{root}; nothing changed",
+                            fix="copy the registry folder whole (mlflow.db and artifacts/) before relocating it")
+    if incomplete is not None:
+        raise RegistryError(problem=f"the copy is incomplete: {incomplete}; nothing changed",
+                            fix="copy the registry folder whole (mlflow.db and artifacts/) before relocating it")
+
+
 def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
     """Rewrite the moved experiments' artifact URIs of store ``db`` to its own ``artifacts`` folder.
 
@@ -108,19 +181,7 @@ def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
     con = _connect(db, read_only=True)
     try:
         present = {t: {str(c[1]) for c in con.execute(f"PRAGMA table_info({t})")} for t in _tables(con)}
-        missing = [m.name for m in moved if not (db.parent / "artifacts" / m.name).is_dir()]
-        if "storage_location" in present.get("model_versions", set()):
-            for m in moved:  # every model version's files must be there (a version written to the old folder is not)
-                n = len(m.recorded)
-                for (loc,) in con.execute("SELECT storage_location FROM model_versions WHERE "
-                                          "substr(storage_location, 1, ?) = ?", (n, m.recorded)):
-                    if not Path(unquote(urlsplit(m.expected + loc[n:]).path)).is_dir():
-                        missing.append(f"{m.name} ({loc[n:]})")
-        if missing:
-            raise RegistryError(problem=f"the artifacts of {', '.join(missing[:3])}"
-                                        f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} are not under "
-                                        f"{db.parent / 'artifacts'}; nothing changed",
-                                fix="copy the registry folder whole (mlflow.db and artifacts/) before relocating it")
+        _check_copied(db, con, moved, present)
         columns = [(t, c) for t, c in _URI_COLUMNS if c in present.get(t, set())]  # no logged_models before MLflow 3
         prefixes = dict.fromkeys(m.recorded for m in moved)  # experiments moved together share one recorded prefix
         counts = {t: sum(con.execute(f"SELECT count(*) FROM {t} WHERE substr({c}, 1, ?) = ?",  # noqa: S608

@@ -109,3 +109,61 @@ def test_a_folder_or_a_file_that_is_not_sqlite_is_refused_at_once(tmp_path: Path
         r = CliRunner().invoke(app, ["models", "list"])
         assert r.exit_code == 2 and str(uri) in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
     assert text.read_text() == "mlflow.db is next door\n"
+
+
+def test_a_half_copied_registry_names_each_missing_version_once_and_its_missing_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> None:
+    """A copy missing one version's model folder named it under every model sharing the recorded folder (once as
+    crop-type's, once as its own); a copy whose model files were deleted (folders kept) was relocated, to fail at
+    the first underwriting run naming the model cache. Now each missing version is named once under its own model,
+    and a version's missing file (MLmodel, a file it names, or bytes short of the size it records) is refused,
+    naming the model, the version and the file; nothing changed."""
+    from models import registry
+    from pipelines.cli import app
+
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    old = tmp_path / "a" / "mlruns"
+    old.mkdir(parents=True)
+    shutil.copyfile(empty_db, old / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{old}/mlflow.db")
+    for name in ("crop-type", "yield-value", "yield-value"):
+        registry.register(TinyModel(2.0), name, metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    runner = CliRunner()
+
+    def copy(to: str) -> Path:
+        new = tmp_path / to / "mlruns"
+        shutil.copytree(old, new)
+        shutil.rmtree(new / ".cache", ignore_errors=True)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{new}/mlflow.db")
+        return new
+
+    def refused(new: Path) -> str:
+        before = (new / "mlflow.db").read_bytes()
+        r = runner.invoke(app, ["models", "relocate"])
+        assert r.exit_code == 2 and "nothing changed" in r.stderr and "Traceback" not in r.output, r.output
+        assert (new / "mlflow.db").read_bytes() == before
+        return r.stderr
+
+    one = copy("b")
+    folders = sorted((one / "artifacts" / "yield-value" / "models").iterdir())
+    shutil.rmtree(folders[0])
+    said = refused(one)
+    assert said.count(folders[0].name) == 1 and "crop-type" not in said, said
+    assert f"the artifacts of yield-value v1 (yield-value/models/{folders[0].name}/artifacts) are not under" in said \
+        or f"the artifacts of yield-value v2 (yield-value/models/{folders[0].name}/artifacts) are not under" in said
+    lone = copy("c")
+    shutil.rmtree(lone / "artifacts")
+    said = refused(lone)
+    assert "the artifacts of crop-type, yield-value are not under" in said, said
+    gone = copy("d")
+    model = next((gone / "artifacts" / "crop-type" / "models").iterdir()) / "artifacts"
+    (next(model.rglob("weights.json"))).unlink()
+    said = refused(gone)
+    assert "the copy is incomplete: crop-type v1 is missing files of artifacts/model (" in said, said
+    assert str(model) in said
+    (model / "MLmodel").unlink()
+    assert f"the copy is incomplete: crop-type v1 is missing MLmodel under {model}" in refused(gone)
+    copy("e")
+    r = runner.invoke(app, ["models", "relocate"])
+    assert r.exit_code == 0 and "rewrote" in r.stdout, r.output
+    assert registry.resolve("crop-type", "challenger").model.scale == 2.0
