@@ -32,9 +32,12 @@ def _cell(v: object) -> str:
 
 
 def read_rows(p: Path, raw: pd.DataFrame, checkpoints: tuple[str, ...],
-              outside: Callable[[pd.DataFrame], list[str]]) -> pd.DataFrame:
+              outside: Callable[[pd.DataFrame], list[str]],
+              shipped: frozenset[tuple[str, str]] = frozenset()) -> pd.DataFrame:
     """The calendar ``raw`` (read from ``p`` as text) checked and typed: crops as the engine spells them,
-    ``year_offset`` an integer. ``outside``: the texts of a calendar's checkpoints outside their season window."""
+    ``year_offset`` an integer. ``outside``: the texts of a calendar's checkpoints outside their season window.
+    ``shipped``: the package's (region, crop) pairs, refused in a bank's regions folder's calendar (the same line
+    :func:`features.regions.merged` gives, told at the row, before any check of the crop's other rows)."""
     from features._field_crops import known_crops, normalise_crop
     from features.regions import REGIONS_ENV, known_regions
     from underwriting.policy import is_calendar_day
@@ -51,6 +54,10 @@ def read_rows(p: Path, raw: pd.DataFrame, checkpoints: tuple[str, ...],
         for c in _COLUMNS:
             if not cells[c]:
                 raise UserInputError(f"{where}: column {c} is empty")
+        if (cells["region"], crop) in shipped:
+            raise UserInputError(f"{p} row {i + 2}: region/crop {cells['region']}/{crop} is already in the package's "
+                                 f"{p.name} (a regions folder adds regions and crops; it does not replace shipped "
+                                 "rows)")
         if cells["checkpoint"] not in checkpoints:
             raise UserInputError(f"{where}: column checkpoint holds {cells['checkpoint']!r}, expected one of "
                                  f"{', '.join(checkpoints)}")

@@ -42,9 +42,11 @@ PLAIN_RUNS_TABLE = "agcredit_plain_runs"
 PLAIN_RECORDS_TABLE = "agcredit_plain_run_records"
 
 
-def _read_calendar(p: Path) -> pd.DataFrame:
+def _read_calendar(p: Path, shipped: frozenset[tuple[str, str]] = frozenset()) -> pd.DataFrame:
     """One calendar file, read and checked row by row (:mod:`pipelines._calendar_check`: each mistake one line naming
-    the file by its path, the row and its region, crop and checkpoint)."""
+    the file by its path, the row and its region, crop and checkpoint). ``shipped``: the package's (region, crop)
+    pairs, which a bank's regions folder's calendar may not list (refused at the row that does, before the checks of
+    its crops: a bank is not sent to complete rows it must remove)."""
     if p.is_dir():
         raise UserInputError(f"{p}: is a folder, expected a calendar CSV file")
     if not p.is_file():
@@ -58,11 +60,12 @@ def _read_calendar(p: Path) -> pd.DataFrame:
 
     # checked once per file content, regions folder and extra crops (~100 ms; it is read on every checkpoint lookup):
     # keyed on the bytes, not the modification time, which two quick writes of one size can share
-    return _checked(str(p), p.read_bytes(), cache_key(), os.environ.get("AGCREDIT_EXTRA_CROPS", "")).copy()
+    return _checked(str(p), p.read_bytes(), cache_key(), os.environ.get("AGCREDIT_EXTRA_CROPS", ""), shipped).copy()
 
 
 @lru_cache(maxsize=32)
-def _checked(path: str, content: bytes, regions: str, extra_crops: str) -> pd.DataFrame:
+def _checked(path: str, content: bytes, regions: str, extra_crops: str,
+             shipped: frozenset[tuple[str, str]]) -> pd.DataFrame:
     import io
 
     p = Path(path)
@@ -81,7 +84,7 @@ def _checked(path: str, content: bytes, regions: str, extra_crops: str) -> pd.Da
         raise UserInputError(f"{p}: calendar file has a header but no checkpoints")
     from pipelines._calendar_check import read_rows
 
-    return read_rows(p, raw, CHECKPOINTS, _outside_windows)
+    return read_rows(p, raw, CHECKPOINTS, _outside_windows, shipped)
 
 
 def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
@@ -92,7 +95,9 @@ def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
     if path is None:
         from features.regions import merged
 
-        cal = merged("season_calendar.csv", p, _read_calendar)
+        base = _read_calendar(p)
+        shipped = frozenset(zip(base["region"], base["crop"], strict=True))
+        cal = merged("season_calendar.csv", p, lambda q: base if q == p else _read_calendar(q, shipped))
     else:
         cal = _read_calendar(p)
     cal.attrs["source"] = str(p)
