@@ -7,7 +7,8 @@ not a whole number, an empty key), when a row names a region without a season wi
 know (a crop is read as the fields readers read it: ``Rice`` and ``rice `` are ``rice``), when a region's crop lacks
 one of the four checkpoints or lists one twice, when its checkpoints are not in the order pre_season < emergence <
 mid_season < pre_harvest, when one lies outside the region's season window, or when the pre-harvest checkpoint
-falls after the crop's harvest (its crop calendar's ``harvest``).
+falls after the crop's harvest (its crop calendar's ``harvest``, its median day of the year read in a common
+year: day 305 is 11-01).
 """
 
 from __future__ import annotations
@@ -122,14 +123,16 @@ def _check_crops(p: Path, cal: pd.DataFrame, rows: dict[tuple[str, str, str], in
         if (region, crop) in harvest.index:
             h = harvest.loc[(region, crop)]
             h = h.iloc[0] if isinstance(h, pd.DataFrame) else h
-            for season in range(2001, 2005):  # a leap year among them
-                end = date(season + int(h["year_offset"]), 1, 1) + timedelta(days=int(h["doy_median"]) - 1)
-                md, off = have[checkpoints[-1]]
-                if _when(md, off, season) > end:
-                    raise UserInputError(
-                        f"{p} row {rows[(region, crop, checkpoints[-1])]} (region {region}, crop {crop}, checkpoint "
-                        f"{checkpoints[-1]}): {md}{_off(off)} is after the crop's harvest ({end:%m-%d}"
-                        f"{_off(end.year - season)}, the crop calendar's median harvest day)")
+            # the median harvest day read in a common year, as the checkpoints' month-days are (no 02-29): day 305
+            # is 11-01, and a pre-harvest checkpoint on 11-01 is on it (a leap year's 10-31 had refused it)
+            end = date(2001, 1, 1) + timedelta(days=int(h["doy_median"]) - 1)
+            end_off = int(h["year_offset"]) + end.year - 2001
+            md, off = have[checkpoints[-1]]
+            if (off, md) > (end_off, f"{end:%m-%d}"):
+                raise UserInputError(
+                    f"{p} row {rows[(region, crop, checkpoints[-1])]} (region {region}, crop {crop}, checkpoint "
+                    f"{checkpoints[-1]}): {md}{_off(off)} is after the crop's harvest ({end:%m-%d}{_off(end_off)}, "
+                    f"the crop calendar's median harvest day, day {int(h['doy_median'])} of a common year)")
 
 
 def _off(off: int) -> str:

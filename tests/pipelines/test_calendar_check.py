@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from features.errors import UserInputError
-from pipelines.schedule import load_calendar
+from pipelines.schedule import DEFAULT_CALENDAR, load_calendar
 
 HEAD = "region,crop,checkpoint,month_day,year_offset,description\n"
 
@@ -37,3 +37,27 @@ def test_a_regions_folder_listing_a_shipped_crop_is_told_so_first(tmp_path: Path
     finally:
         monkeypatch.delenv(REGIONS_ENV)
         clear_caches()
+
+
+def _shipped_with(old: str, new: str) -> str:
+    text = DEFAULT_CALENDAR.read_text()
+    assert text.count(old) == 1
+    return text.replace(old, new)
+
+
+def test_a_pre_harvest_checkpoint_on_the_median_harvest_day_of_a_common_year_is_accepted(tmp_path: Path) -> None:
+    """Rice's median harvest is day 305: 11-01 in three years of four, 10-31 in a leap year. A pre-harvest
+    checkpoint on 11-01 was refused ("11-01 is after the crop's harvest (10-31, …)"), a leap year among the seasons
+    checked, although README says "on or before the crop's median harvest day". The day is read in a common year, as
+    the checkpoints' month-days are; the day after it is refused, naming the day compared with."""
+    on = tmp_path / "h1101.csv"
+    on.write_text(_shipped_with("in-smallholder,rice,pre_harvest,10-25,", "in-smallholder,rice,pre_harvest,11-01,"))
+    cal = load_calendar(on)
+    got = cal[(cal["crop"] == "rice") & (cal["checkpoint"] == "pre_harvest")]["month_day"].tolist()
+    assert got == ["11-01"]
+    after = tmp_path / "h1102.csv"
+    after.write_text(_shipped_with("in-smallholder,rice,pre_harvest,10-25,", "in-smallholder,rice,pre_harvest,11-02,"))
+    with pytest.raises(UserInputError, match=r"h1102\.csv row 21 \(region in-smallholder, crop rice, checkpoint "
+                       r"pre_harvest\): 11-02 is after the crop's harvest \(11-01, the crop calendar's median harvest "
+                       r"day, day 305 of a common year\)$"):
+        load_calendar(after)

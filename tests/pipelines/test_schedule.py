@@ -707,7 +707,8 @@ def test_a_calendars_mistakes_are_one_line_naming_file_row_region_crop_and_check
     late = tmp_path / "late.csv"
     late.write_text("".join(rows[:20]) + "in-smallholder,rice,pre_harvest,02-20,1,x\n" + "".join(rows[21:]))
     with pytest.raises(UserInputError, match=rf"late\.csv row 21 {re.escape(ri)} pre_harvest\): 02-20 of the year "
-                       r"after is after the crop's harvest \(11-01, the crop calendar's median harvest day\)$"):
+                       r"after is after the crop's harvest \(11-01, the crop calendar's median harvest day, day 305 of a "
+                       r"common year\)$"):
         load_calendar(late)
     gone = tmp_path / "gone.csv"
     gone.write_text("".join(r for r in rows if not r.startswith("in-smallholder")))
