@@ -14,7 +14,7 @@ year: day 305 is 11-01).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["read_rows"]
+__all__ = ["read_rows", "uncovered_crops"]
 
 _COLUMNS = ("region", "crop", "checkpoint", "month_day", "year_offset")
 _MD = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
@@ -137,3 +137,21 @@ def _check_crops(p: Path, cal: pd.DataFrame, rows: dict[tuple[str, str, str], in
 
 def _off(off: int) -> str:
     return {-1: " of the year before", 0: "", 1: " of the year after"}.get(off, f" of year {off:+d}")
+
+
+def uncovered_crops(cal: pd.DataFrame, lent: Iterable[tuple[str, str]], whence: str) -> list[str]:
+    """The warnings (one line each, without the ``warning:`` prefix) of the crops lent on that the calendar ``cal``
+    has no checkpoint of: ``lent`` the (region, crop) pairs a command knows are lent on (a county's county.json crops
+    and Book lines, a store's records), ``whence`` where it read them ("lent on in …"). A calendar need not list every crop (a bank may
+    follow a crop otherwise), but such a crop's lines are never re-underwritten on schedule: it is said, by name."""
+    from features._field_crops import normalise_crop
+
+    have = set(zip(cal["region"].astype(str), cal["crop"].astype(str), strict=True))
+    src = cal.attrs.get("source", "the season calendar")
+    out = []
+    for region, crop in sorted({(str(r).strip(), normalise_crop(str(c)) or "") for r, c in lent}):
+        if region and crop and (region, crop) not in have:
+            out.append(f"{src} has no checkpoint of crop {crop} in region {region}, lent on in {whence}: its lines "
+                       "are never re-underwritten on schedule (add its four checkpoints: pre_season, emergence, "
+                       "mid_season, pre_harvest)")
+    return out

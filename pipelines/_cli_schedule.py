@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from features.errors import UserInputError
-from pipelines._cli_app import echo, parse_date, schedule_app, user_errors
+from pipelines._cli_app import echo, err, parse_date, schedule_app, user_errors
 
 
 @schedule_app.command("show")
@@ -79,7 +79,15 @@ def show(
 
         gov = registry.governance(MODEL_NAME, "champion")
         reach = model_reach(up, gov)
-    status = checkpoint_status(store, up, day) if store else None
+    lent: set[tuple[str, str]] = set()
+    status = checkpoint_status(store, up, day, lent) if store else None
+    if status is not None:  # a crop the store's records lend on without checkpoints is never re-underwritten: said
+        from pipelines._calendar_check import uncovered_crops
+
+        cal = load_calendar(calendar)
+        for w in uncovered_crops(cal, [(r, c) for r, c in lent if region is None or r == region],
+                                 f"the store's records of season {', '.join(sorted(set(map(str, up['season']))))}"):
+            err(f"warning: {w}")
     echo(f"{'date':<11} {'season':<7} {'region':<16} {'crop':<13} {'checkpoint':<12}"
          + (f" {'status':<43}" if status is not None else "")
          + (" yield model (champion)" if reach is not None else ""))
@@ -89,7 +97,7 @@ def show(
              + (f" {reach[i]}" if reach is not None else ""))
 
 
-def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
+def checkpoint_status(store: str, up: Any, today: date, lent: set[tuple[str, str]] | None = None) -> list[str]:
     """For each checkpoint row of ``up`` (season, region, crop, checkpoint, date), read from the decision store at
     ``store`` (nothing written): ``done (ran as of D)`` / ``done (covered by records as of D)`` / ``done
     (superseded)`` / ``done (no lines)`` as ``reunderwrite --due`` logged it; else, from the store's re-underwriting
@@ -101,7 +109,7 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     ``fields_set_aside``: the lines of those farmers were held, not re-decided); ``no lines (no record of R)`` when the
     store holds records of the season dated on or before ``today`` but none with a field of the row's region (before
     the season's first record: ``due`` or ``coming``, as without one); else ``due`` (on or before ``today``, not run
-    yet) or ``coming``."""
+    yet) or ``coming``. ``lent``: filled with the (region, declared crop) of those records' fields."""
     from pipelines.schedule import LOG_TABLE
     from pipelines.underwrite import SET_ASIDE_KEY
     from underwriting.store import DecisionStore
@@ -121,6 +129,9 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
                     continue
                 b = json.loads(body) if isinstance(body, str) else (body or {})
                 lines |= {(season, str(f.get("region"))) for f in b.get("fields") or [] if f.get("region")}
+                if lent is not None:
+                    lent |= {(str(f.get("region")), str(f.get("declared_crop"))) for f in b.get("fields") or []
+                             if f.get("region") and f.get("declared_crop")}
                 if kind != "reunderwrite":
                     continue
                 aside = SET_ASIDE_KEY in (b.get("provenance") or {})

@@ -249,6 +249,12 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
         seasons = due_seasons(today, c.current_season, [str(s) for s in c.seasons], booked, c.region)
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)
+    if progress is not None:  # a crop the county lends on without checkpoints is never re-underwritten: said
+        from pipelines._calendar_check import uncovered_crops
+
+        lent = [(c.region, x) for x in c.crops] + list(zip(book["region"], book["crop"], strict=True))
+        for w in uncovered_crops(cal, lent, f"county {c.path} (county.json's crops, the Book's lines)"):
+            progress(f"warning: {w}")
     if refuse_season_over:
         _refuse_season_over(today, c, seasons, cal, given=bool(season))
     DecisionStore(url, create=False, writer=True).close()  # an existing store (a mistyped --store creates nothing)

@@ -61,3 +61,79 @@ def test_a_pre_harvest_checkpoint_on_the_median_harvest_day_of_a_common_year_is_
                        r"pre_harvest\): 11-02 is after the crop's harvest \(11-01, the crop calendar's median harvest "
                        r"day, day 305 of a common year\)$"):
         load_calendar(after)
+
+
+def _nocotton(tmp_path: Path) -> Path:
+    p = tmp_path / "nocotton.csv"
+    p.write_text("".join(r for r in DEFAULT_CALENDAR.read_text().splitlines(keepends=True)
+                         if not r.startswith("in-smallholder,cotton,")))
+    return p
+
+
+COTTON = (r"nocotton\.csv has no checkpoint of crop cotton in region in-smallholder, lent on in {}: its lines are "
+          r"never re-underwritten on schedule \(add its four checkpoints: pre_season, emergence, mid_season, "
+          r"pre_harvest\)")
+
+
+def test_due_warns_of_a_crop_the_county_lends_on_without_checkpoints(tiny_county_sh: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A calendar without in-smallholder's cotton (county.json lends on rice, maize and cotton): `reunderwrite --due
+    --calendar` ran the maize and rice checkpoints, exit 0, without a word; the cotton lines were never
+    re-underwritten. A warning now names the crop, the region and where it is lent on (the run goes on)."""
+    import pandas as pd
+
+    import pipelines.reunderwrite as ru
+    from pipelines.county import County
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    DecisionStore(url).close()
+
+    def stub(c: object, season: str, day: object, **kw: object) -> object:
+        return ru.ReunderwriteResult(season, day, "x", [], pd.DataFrame(columns=ru.CHANGE_COLUMNS), pd.DataFrame())
+
+    monkeypatch.setattr(ru, "reunderwrite_county", stub)
+    said: list[str] = []
+    county = County(tiny_county_sh)
+    from datetime import date
+
+    ran = ru.reunderwrite_due(date(2009, 9, 2), county=county, store=url, calendar=_nocotton(tmp_path),
+                              models=object(), progress=said.append)  # type: ignore[arg-type]
+    assert ran and {d.crop for d, _ in ran} <= {"rice", "maize"}
+    warned = [w for w in said if "cotton" in w]
+    assert len(warned) == 1, said
+    assert re.fullmatch("warning: .*" + COTTON.format(rf"county {re.escape(str(tiny_county_sh))} \(county\.json's "
+                                                      r"crops, the Book's lines\)"), warned[0]), warned[0]
+    said.clear()  # the shipped calendar: no word
+    url2 = f"sqlite:///{tmp_path / 'store2.db'}"
+    DecisionStore(url2).close()
+    ru.reunderwrite_due(date(2009, 9, 2), county=county, store=url2, models=object(),  # type: ignore[arg-type]
+                        progress=said.append)
+    assert not [w for w in said if "no checkpoint of crop" in w], said
+
+
+def test_schedule_show_store_warns_of_a_crop_its_records_lend_on_without_checkpoints(tmp_path: Path) -> None:
+    """`schedule show --calendar (no cotton) --store` listed maize and rice only, exit 0: the store's records of
+    cotton fields said nothing. A warning (standard error) now names the crop; the listing is as before."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    body = {"fields": [{"field_id": "F1", "region": "in-smallholder", "declared_crop": "cotton"}],
+            "outcome": "APPROVE", "limit": 100}
+    with DecisionStore(url) as st:
+        st.append([DecisionItem(idempotency_key="c", application_id="A-c", farmer_token="tok", season="2009",
+                                as_of="2009-05-01", outcome="APPROVE", limit=100, currency="INR", reason_codes=(),
+                                body=body, kind="decision")], operator="t")
+    args = ["schedule", "show", "--season", "2009", "--region", "in-smallholder", "--today", "2009-06-01",
+            "--store", url]
+    r = CliRunner().invoke(app, [*args, "--calendar", str(_nocotton(tmp_path))])
+    assert r.exit_code == 0, r.output
+    assert re.fullmatch(r"warning: .*" + COTTON.format(r"the store's records of season 2009") + "\n", r.stderr), \
+        r.stderr
+    assert "cotton" not in r.stdout and "rice" in r.stdout
+    shipped = CliRunner().invoke(app, args)
+    assert shipped.exit_code == 0 and not shipped.stderr and "cotton" in shipped.stdout, shipped.output
