@@ -22,7 +22,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["read_rows", "uncovered_crops"]
+__all__ = ["read_rows", "uncovered_crops", "with_header"]
 
 _COLUMNS = ("region", "crop", "checkpoint", "month_day", "year_offset")
 _MD = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
@@ -30,6 +30,27 @@ _MD = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
 
 def _cell(v: object) -> str:
     return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip()
+
+
+def with_header(p: Path, raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` with its column names read as its cells are (stripped: ``region, crop, …`` is ``region,crop,…``); a
+    header without the five columns is one line naming the columns found and the header expected — names are lower
+    case, as the applications and Book readers' are, and separated by commas (``;`` or tabs named as such)."""
+    out = raw.copy()
+    out.columns = [str(c).strip() for c in raw.columns]
+    missing = [c for c in _COLUMNS if c not in out.columns]
+    if not missing:
+        return out
+    found = ", ".join(repr(c) for c in out.columns)
+    want = f"a comma-separated header {','.join(_COLUMNS)}[,description]"
+    if len(out.columns) == 1:
+        for sep, name in ((";", "';'"), ("\t", "tabs")):
+            if sep in out.columns[0]:
+                raise UserInputError(f"{p}: the calendar's columns are separated by {name} (expected {want}: save it "
+                                     "with commas)")
+    hint = "; names are lower case" if any(c in {str(x).lower() for x in out.columns} for c in missing) else ""
+    raise UserInputError(f"{p}: calendar file has no column {', '.join(missing)}; its header holds {found} "
+                         f"(expected {want}{hint})")
 
 
 def read_rows(p: Path, raw: pd.DataFrame, checkpoints: tuple[str, ...],
@@ -49,6 +70,9 @@ def read_rows(p: Path, raw: pd.DataFrame, checkpoints: tuple[str, ...],
     seen: dict[tuple[str, str, str], int] = {}
     for i, row in enumerate(raw.to_dict("records")):
         cells = {c: _cell(row.get(c)) for c in raw.columns}
+        if cells["region"].startswith("#"):  # a spreadsheet's note: not a row, and not silently skipped either
+            raise UserInputError(f"{p} row {i + 2}: a comment line ({cells['region'][:60]!r}); a calendar holds no "
+                                 "comment lines (notes go in the description column): remove it")
         crop = normalise_crop(cells["crop"]) or ""
         where = f"{p} row {i + 2} (region {cells['region'] or '-'}, crop {crop or '-'}, " \
                 f"checkpoint {cells['checkpoint'] or '-'})"

@@ -24,7 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.contracts import check_season
-from features.errors import ContractError, UserInputError
+from features.errors import UserInputError
 
 __all__ = ["plain_run_records", "CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
            "upcoming", "nothing_due_text", "model_reach", "plain_run_id", "plain_run_logger"]
@@ -77,12 +77,11 @@ def _checked(path: str, content: bytes, regions: str, extra_crops: str,
     if not isinstance(raw.index, pd.RangeIndex):  # every row longer than the header: pandas made an index of them
         raise UserInputError(f"{p}: calendar file cannot be read as CSV (its rows have more cells than the header's "
                              f"{len(raw.columns)} columns)")
-    missing = [c for c in ("region", "crop", "checkpoint", "month_day", "year_offset") if c not in raw.columns]
-    if missing:
-        raise ContractError(table=str(p), column=missing[0], expected="column present", found="missing")
+    from pipelines._calendar_check import read_rows, with_header
+
+    raw = with_header(p, raw)  # names read as the cells are (stripped); a header of other names says what it holds
     if raw.empty:
         raise UserInputError(f"{p}: calendar file has a header but no checkpoints")
-    from pipelines._calendar_check import read_rows
 
     return read_rows(p, raw, CHECKPOINTS, _outside_windows, shipped)
 

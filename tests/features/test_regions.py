@@ -112,8 +112,8 @@ def test_a_row_of_a_shipped_key_is_refused(tmp_path: Path, regions: Path, monkey
     with pytest.raises(UserInputError, match=r"season_calendar\.csv row 2: region/crop in-smallholder/cotton"):
         load_calendar()
     (regions / "season_calendar.csv").write_text("region,crop,checkpoint\n")
-    with pytest.raises(UserInputError, match=r"regions/season_calendar\.csv: column 'month_day': expected column "
-                                             r"present, found missing"):
+    with pytest.raises(UserInputError, match=r"regions/season_calendar\.csv: calendar file has no column month_day, "
+                                             r"year_offset; its header holds 'region', 'crop', 'checkpoint' \("):
         load_calendar()
     (regions / "prices.csv").write_text("crop,region,season,price_per_t\ncotton,x,2024,1\n")
     with pytest.raises(UserInputError, match=r"regions/prices\.csv: columns differ from the package's prices\.csv "

@@ -137,3 +137,41 @@ def test_schedule_show_store_warns_of_a_crop_its_records_lend_on_without_checkpo
     assert "cotton" not in r.stdout and "rice" in r.stdout
     shipped = CliRunner().invoke(app, args)
     assert shipped.exit_code == 0 and not shipped.stderr and "cotton" in shipped.stdout, shipped.output
+
+
+def test_a_calendars_header_is_read_as_its_cells_are_and_otherwise_named(tmp_path: Path) -> None:
+    """A review's headers: `region, crop, …` (spaces after the commas) was refused as "column 'crop': expected
+    column present, found missing" although cells with spaces are read; a `;`-separated or capitalised header got
+    the same words without the columns found; a `#` comment line was "row 2 (region # bank calendar v2 …): column crop
+    is empty". Names are now stripped as the cells are (case kept, as the applications and Book readers keep it);
+    otherwise the message names the columns found, the separator and the header expected; a comment line is named."""
+    rows = ["us-nebraska,maize,pre_season,04-01,0,a\n", "us-nebraska,maize,emergence,06-01,0,b\n",
+            "us-nebraska,maize,mid_season,07-20,0,c\n", "us-nebraska,maize,pre_harvest,09-15,0,d\n"]
+
+    def cal(name: str, head: str, body: list[str], sep: str = ",") -> Path:
+        p = tmp_path / name
+        p.write_text(head + "".join(r.replace(",", sep) for r in body))
+        return p
+
+    spaced = load_calendar(cal("space.csv", "region, crop, checkpoint, month_day, year_offset, description\n", rows))
+    plain = load_calendar(cal("plain.csv", HEAD, rows))
+    assert spaced.drop(columns="description").equals(plain.drop(columns="description"))
+    assert list(spaced.columns) == list(plain.columns)
+    want = r"expected a comma-separated header region,crop,checkpoint,month_day,year_offset\[,description\]"
+    for p, msg in (
+            (cal("semi.csv", HEAD.replace(",", ";"), rows, ";"),
+             rf"semi\.csv: the calendar's columns are separated by ';' \({want}: save it with commas\)$"),
+            (cal("tab.csv", HEAD.replace(",", "\t"), rows, "\t"),
+             rf"tab\.csv: the calendar's columns are separated by tabs \({want}: save it with commas\)$"),
+            (cal("upper.csv", HEAD.upper(), rows),
+             r"upper\.csv: calendar file has no column region, crop, checkpoint, month_day, year_offset; its header "
+             rf"holds 'REGION', 'CROP', 'CHECKPOINT', 'MONTH_DAY', 'YEAR_OFFSET', 'DESCRIPTION' \({want}; names are "
+             r"lower case\)$"),
+            (cal("nocrop.csv", "region,checkpoint,month_day,year_offset\n", [r.replace("maize,", "").rsplit(",", 1)[0] + "\n" for r in rows]),
+             rf"nocrop\.csv: calendar file has no column crop; its header holds 'region', 'checkpoint', 'month_day', "
+             rf"'year_offset' \({want}\)$"),
+            (cal("comment.csv", HEAD, ["# bank calendar v2\n", *rows]),
+             r"comment\.csv row 2: a comment line \('# bank calendar v2'\); a calendar holds no comment lines \(notes "
+             r"go in the description column\): remove it$")):
+        with pytest.raises(UserInputError, match=msg):
+            load_calendar(p)
