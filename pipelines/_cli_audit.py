@@ -106,19 +106,29 @@ def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STO
     """Bring a store created by an earlier release up to this one: add the guard triggers it lacks (a SQLite store
     created before the guard against INSERT OR REPLACE) and the token key rows (a store whose records hold keyed
     farmer tokens but no key check: the check of AGCREDIT_TOKEN_KEY, which must be the records' key), after
-    verifying the whole chain; one transaction, records untouched, a re-run changes nothing. A broken chain or a dropped guard is refused (exit 2, nothing changed)."""
+    verifying the whole chain; one transaction, records untouched, a re-run changes nothing. A broken chain or a
+    dropped guard is refused (exit 2, nothing changed). Then creates the tables agcredit writes beside the records
+    that are missing (checkpoint log, plain runs' log, shadow decisions) — and first, in a PostgreSQL database without
+    the store, the store: the owner's one command before a least-privilege role (SELECT, INSERT) writes."""
+    from pipelines._store_grants import create_aux_tables, create_postgres_store
     from underwriting.store import store_url, upgrade_store
 
+    # a PostgreSQL database without the store: its owner creates it here (a least-privilege role cannot)
+    new = create_postgres_store(store_url(store))
     res = upgrade_store(store, expect_head=_head_hash(expect_head))
+    # then every table agcredit writes beside the records (checkpoint log, plain runs' log, shadow decisions)
+    made = create_aux_tables(store_url(store))
     head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
-    if res.added or res.key_check or res.key_check_noted:
-        done = ([f"added {', '.join(res.added)}"] if res.added else []) + (
+    if res.added or res.key_check or res.key_check_noted or made or new:
+        done = (["created the store (agc_decisions, agc_meta, guard triggers)"] if new else []) + (
+            [f"created table(s) {', '.join(made)}"] if made else []) + (
+            [f"added {', '.join(res.added)}"] if res.added else []) + (
             [f"recorded the token key check {res.key_check} (of the key set now)"] if res.key_check else []) + (
             ["noted that the store's token key check is recorded (token_key_recorded)"]
             if res.key_check_noted and not res.key_check else [])
         echo(f"upgraded {_shown(store_url(store))}: {'; '.join(done)}; {res.count} records, chain intact, "
              f"untouched{head}")
-        if expect_head is None:
+        if expect_head is None and (res.added or res.key_check):
             err("warning: upgraded without --expect-head: the last records rewritten before the upgrade would go "
                 "unnoticed — check the head hash kept from an earlier verify (`agcredit audit verify --expect-head H`)")
     else:
@@ -328,7 +338,11 @@ def override_cmd(
 ) -> None:
     """Override an application's decision: a new record superseding the latest one."""
     from models.money import format_minor
+    from pipelines._store_grants import check_command
     from underwriting.override import record_override
+    from underwriting.store import store_url
+
+    check_command(store_url(store), "agcredit override", shadow=False)
 
     done = record_override(store, application_id, limit, reason, operator, approver=approver, as_of=as_of,
                            applications=applications)

@@ -193,6 +193,12 @@ def reunderwrite_cmd(
     if not due and (today is not None or calendar is not None):  # they were ignored silently
         raise UserInputError("--today and --calendar go with --due (which checkpoints are due); with --as-of, drop "
                              "them")
+    from pipelines._store_grants import check_command
+
+    # before any feature is built: a role that cannot write the tables this run writes is refused (it had failed
+    # after all the work, or lost the challenger's shadow rows to a warning)
+    check_command(store_url(store), "agcredit reunderwrite" + (" --due" if due else ""), shadow=shadow, due=due,
+                  plain=not due)
     if due:
         if as_of is not None:
             raise UserInputError("give --as-of or --due, not both")

@@ -84,6 +84,10 @@ def underwrite_command(
 
         raise RunInputError(what="underwrite", problem="give --imagery (to build the features) or --features")
     haze = parse_dates(hazy_dates, "--hazy-dates")
+    from pipelines._store_grants import check_command
+
+    # before any feature is built: a role that cannot write the store's tables (or the shadow table) is refused
+    check_command(store_url(store), "agcredit underwrite", shadow=shadow, store_may_be_new=True)
     with progress_ticks("underwrite", progress) as tick:
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,

@@ -183,6 +183,24 @@ class Due:
     superseded: tuple[str, ...] = ()
 
 
+def checkpoint_tables(meta: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The checkpoint log's tables (:data:`LOG_TABLE`, :data:`RECORDS_TABLE`) in ``meta``."""
+
+    def checkpoint_key() -> list[sa.Column[Any]]:  # the columns naming a checkpoint (fresh per table)
+        return [sa.Column("season", sa.String(8), primary_key=True),
+                sa.Column("region", sa.String(64), primary_key=True),
+                sa.Column("crop", sa.String(64), primary_key=True),
+                sa.Column("checkpoint", sa.String(32), primary_key=True)]
+
+    runs = sa.Table(LOG_TABLE, meta, *checkpoint_key(),
+                    sa.Column("status", sa.String(16), nullable=False),
+                    sa.Column("as_of", sa.String(10), nullable=False),
+                    sa.Column("ran_at", sa.String(32), nullable=False),
+                    sa.Column("n_lines", sa.Integer, nullable=False))
+    return runs, sa.Table(RECORDS_TABLE, meta, *checkpoint_key(),
+                          sa.Column("record_id", sa.String(32), primary_key=True))
+
+
 class CheckpointLog:
     """Which checkpoints have run, in a table of the decision store's database."""
 
@@ -193,22 +211,7 @@ class CheckpointLog:
         # the store's engine: SQLite transactions BEGIN IMMEDIATE (serialised, waiting up to 60 s for a lock)
         self.engine = make_engine(url)
         self.meta = sa.MetaData()
-
-        def checkpoint_key() -> list[sa.Column[Any]]:  # the columns naming a checkpoint (fresh per table)
-            return [sa.Column("season", sa.String(8), primary_key=True),
-                    sa.Column("region", sa.String(64), primary_key=True),
-                    sa.Column("crop", sa.String(64), primary_key=True),
-                    sa.Column("checkpoint", sa.String(32), primary_key=True)]
-
-        self.table = sa.Table(
-            LOG_TABLE, self.meta, *checkpoint_key(),
-            sa.Column("status", sa.String(16), nullable=False),
-            sa.Column("as_of", sa.String(10), nullable=False),
-            sa.Column("ran_at", sa.String(32), nullable=False),
-            sa.Column("n_lines", sa.Integer, nullable=False),
-        )
-        self.records = sa.Table(RECORDS_TABLE, self.meta, *checkpoint_key(),
-                                sa.Column("record_id", sa.String(32), primary_key=True))
+        self.table, self.records = checkpoint_tables(self.meta)
         with self._errors():
             self.meta.create_all(self.engine)
 
@@ -269,7 +272,7 @@ class CheckpointLog:
                         raise
 
 
-def _plain_tables(meta: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+def plain_tables(meta: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     """The plain runs' log tables (:data:`PLAIN_RUNS_TABLE`, :data:`PLAIN_RECORDS_TABLE`) in ``meta``."""
     runs = sa.Table(PLAIN_RUNS_TABLE, meta,
                     sa.Column("run_id", sa.String(32), primary_key=True),
@@ -319,7 +322,7 @@ def plain_run_logger(season: str, region: str, as_of: date, n_lines: int
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
     def log(conn: sa.Connection, record_ids: Sequence[str]) -> None:
-        runs, records = _plain_tables(sa.MetaData())
+        runs, records = plain_tables(sa.MetaData())
         runs.create(conn, checkfirst=True)  # under the store's write lock, in its transaction
         records.create(conn, checkfirst=True)
         rid = plain_run_id(record_ids)
