@@ -167,6 +167,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     own = not isinstance(store, DecisionStore)
     # the store must exist: re-underwriting follows stored decisions (a mistyped --store creates nothing)
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, writer=True)
+    fresh: list[Path] = []  # the features file this run wrote, until its records are stored (removed on failure)
     try:
         recs = st.records(season)
         from pipelines.schedule import plain_run_records
@@ -234,7 +235,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         known = set(book["line_id"].astype(str))
         reviewed = {str(x) for x in todo["line_id"]}
         reviewed |= {part for x in list(reviewed) if x not in known for part in x.split("+") if part in known}
-        sha = write_features_artifact(feats, st.url, write=collect is None and shadow_only is None)
+        sha = write_features_artifact(feats, st.url, write=collect is None and shadow_only is None, created=fresh)
         from features.regions import provenance as regions_provenance
 
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
@@ -341,6 +342,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             res = st.append(out_items, operator=operator or DEFAULT_OPERATOR,
                             also=None if crops is not None else plain_run_logger(
                                 season, fields_region(fields) or "", as_of, len(out_items)))
+        fresh.clear()  # stored: the records name it (or an earlier run's records hold the same features)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
         new_ids = set(res.record_ids)
@@ -365,6 +367,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                   models={"yield-value": models.yield_version, "crop-type": models.crop_version},
                                   models_said=models.said, hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned,
                                   held_lines=held_lines, set_aside=list(set_aside), shadow=said)
+    except BaseException:
+        for path in fresh:  # a failed or stopped run leaves no features file no record refers to
+            path.unlink(missing_ok=True)
+        raise
     finally:
         if own:
             st.close()

@@ -37,12 +37,17 @@ def features_path(store_url: str | None, sha: str) -> Path:
     return artifacts_dir(store_url) / "features" / f"{sha}.parquet"
 
 
-def write_features_artifact(features: pd.DataFrame, store_url: str | None, *, write: bool = True) -> str:
+def write_features_artifact(features: pd.DataFrame, store_url: str | None, *, write: bool = True,
+                            created: list[Path] | None = None) -> str:
     """Write ``features`` as ``<artifacts>/features/<sha256>.parquet`` (atomic; kept if present); the hash
-    (``write=False``: the hash only)."""
+    (``write=False``: the hash only). ``created``: the file's path is added to it when this call wrote it (not when it
+    was present) — what a run that fails before its records are stored removes."""
     sha, data = _features_bytes(features)
     if write:
+        fresh = not features_path(store_url, sha).exists()
         _write_artifact(data, sha, store_url)
+        if fresh and created is not None:
+            created.append(features_path(store_url, sha))
     return sha
 
 

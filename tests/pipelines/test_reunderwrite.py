@@ -2118,3 +2118,29 @@ def test_a_run_of_the_same_checkpoint_committing_after_the_first_look_is_not_rea
                                     alert_params=AlertParams(min_band_fields=1))
     assert again.written == 0 and again.already_present == first.written, (again.written, again.already_present)
     assert not any("replaced since" in w for w in again.warnings), again.warnings
+
+
+def test_a_failed_run_leaves_no_features_file_no_record_refers_to(world: dict[str, Any], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run failing once its features are written (here: when its records are stored) removes the features file it
+    wrote — as `underwrite` does — and only that one (a failed run had left a 935 kB Parquet file no record names)."""
+    from pipelines.underwrite import artifacts_dir
+
+    c, season, cps = world["county"], world["season"], world["cps"]
+    url = store_copy(world, tmp_path, "fails")
+    monkeypatch.setenv("AGCREDIT_ARTIFACTS_DIR", str(tmp_path / "art"))
+    feats = artifacts_dir(url) / "features"
+    feats.mkdir(parents=True)
+    (feats / "other.parquet").write_bytes(b"another run's")
+
+    def refuse(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("store went away")
+
+    monkeypatch.setattr(DecisionStore, "append", refuse)
+    with pytest.raises(RuntimeError, match="store went away"):
+        reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"])
+    assert sorted(p.name for p in feats.iterdir()) == ["other.parquet"]
+    monkeypatch.undo()
+    monkeypatch.setenv("AGCREDIT_ARTIFACTS_DIR", str(tmp_path / "art"))
+    res = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"])
+    assert res.items and len(list(feats.iterdir())) == 2  # stored (or found stored): its file kept
