@@ -147,17 +147,6 @@ def _said_unseen_region(model: Any, fields: Any, warn: Callable[[str], None]) ->
     return list(said)
 
 
-def _store_there(store: str | None) -> None:
-    """A ``--store`` holding no decision store (a SQLite file not there, a database without agcredit's tables): one
-    line before the county, the fields or a scene is read (it came after ~10 s of reading them: a review)."""
-    if not store:
-        return
-    from underwriting.store import DecisionStore
-
-    with DecisionStore(store, create=False, read_only=True) as st:
-        st.count()
-
-
 def _read_book(book: Path | None, day: date | None) -> Any:
     """The ``--book`` file read as ``underwrite`` reads a Book (:func:`underwriting.applications.read_book`; None
     without one); with ``--as-of``, a dated Book taken as of that day at once (:func:`underwriting.book.book_as_of`,
@@ -320,7 +309,6 @@ def portfolio_cmd(
     from pipelines.report import check_outputs, portfolio_outputs, render_portfolio
 
     check_folders(out=out, csv=csv)  # before anything is read
-    _store_there(store)
     if season:  # before anything is read; else as soon as the county or the fields say the season (in _data), before
         # the registry, the store or a scene is read (the page's own name: a folder there was found only at the end)
         check_outputs(portfolio_outputs(out, season.strip(), csv))
@@ -387,7 +375,6 @@ def farmer_cmd(
     # before anything is read: the page's folder (the TOKEN may be no farmer's, or a name typed there: never named
     # before it is known to be a farmer token of the data)
     check_outputs([(farmer_page_path(out, "<token>"), "report")])  # its folder's parent too (check_folders)
-    _store_there(store)
 
     def page(s: str, f: Any) -> list[tuple[Path, str]]:
         """The page's own name when TOKEN is a farmer token of the season's fields, or the id of an application the

@@ -513,13 +513,3 @@ def test_since_before_the_first_record_marks_alerts_by_when_they_were_raised(wor
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "warning: --since 2009-01-15 is before the season's first record" in r.stderr, r.stderr
     assert "state: against --since 2009-01-15" in (out / "portfolio-2009.html").read_text()
-
-
-def test_a_store_not_there_is_refused_before_the_county_is_read(tmp_path: Path) -> None:
-    """A review (session 77): `report portfolio --store` naming a SQLite file not there was refused only after ~10 s
-    of reading the county. It is one line before anything is read (here: the county folder is not even there)."""
-    for cmd in (["portfolio"], ["farmer", "tok-1"]):
-        r = CliRunner().invoke(app, ["report", *cmd, "--county", str(tmp_path / "no-county"), "--store",
-                                     f"sqlite:///{tmp_path / 'nothere.db'}", "--out", str(tmp_path / "pages")])
-        assert r.exit_code == 2 and "nothere.db: no database file there" in r.stderr, r.stderr
-        assert not (tmp_path / "nothere.db").exists()
