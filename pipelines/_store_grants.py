@@ -27,26 +27,20 @@ def aux_tables(meta: sa.MetaData) -> list[sa.Table]:
     return [*checkpoint_tables(meta), *plain_tables(meta), shadow_table(meta)]
 
 
-def _names(tables: Sequence[sa.Table]) -> list[str]:
-    return [t.name for t in tables]
+def aux_names() -> list[str]:
+    return [t.name for t in aux_tables(sa.MetaData())]
 
 
 def checkpoint_names() -> list[str]:
-    from pipelines.schedule import checkpoint_tables
-
-    return _names(checkpoint_tables(sa.MetaData()))
+    return aux_names()[:2]
 
 
 def plain_names() -> list[str]:
-    from pipelines.schedule import plain_tables
-
-    return _names(plain_tables(sa.MetaData()))
+    return aux_names()[2:4]
 
 
 def shadow_names() -> list[str]:
-    from underwriting._store_shadow import shadow_table
-
-    return _names([shadow_table(sa.MetaData())])
+    return aux_names()[4:]
 
 
 def create_aux_tables(url: str) -> list[str]:
