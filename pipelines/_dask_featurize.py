@@ -218,9 +218,13 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
                            haze_pinned=haze_dates is not None, missing_acquisitions=gaps)
 
 
-def _fetch_gap_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.date) -> list[str]:
-    """The partial-fetch warning one ``build_series`` on the scene folder gives (its ``sentinelhub.json``)."""
-    from features.series import _fetch_gaps, _field_windows
+def _fetch_gap_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.date, *,
+                        fetch_gaps: bool = True) -> list[str]:
+    """The warnings one ``build_series`` on the scene folder gives of the folder itself: the partial-fetch warning
+    (its ``sentinelhub.json``; ``fetch_gaps=False``: left to the caller, as ``value`` reports its missing
+    acquisitions itself) and a folder not written by a fetch stopping well before ``as_of``
+    (:func:`features.series.stale_scenes`), said at the client once (the blocks' indexes are not said)."""
+    from features.series import _fetch_gaps, _field_windows, stale_scenes
     from features.sources import resolve_imagery
 
     spec = resolve_imagery(imagery)
@@ -229,22 +233,9 @@ def _fetch_gap_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.dat
     _, lo, hi = _field_windows(fs, season, None, None)
     if as_of < lo:
         return []
-    return _fetch_gaps(Path(spec.path), lo, min(hi, as_of)) + stale_scene_warnings(fs, imagery, season, as_of)
-
-
-def stale_scene_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.date) -> list[str]:
-    """A scene folder not written by a fetch whose last scene comes well before ``as_of``
-    (:func:`features.series.stale_scenes`), said at the client as one ``build_series`` says it (the blocks' indexes
-    are not said)."""
-    from features.series import _field_windows, stale_scenes
-    from features.sources import resolve_imagery
-
-    spec = resolve_imagery(imagery)
-    if spec.kind != "scenes" or spec.path is None:
-        return []
     folder = Path(spec.path)
-    _, lo, hi = _field_windows(fs, season, None, None)
-    return stale_scenes(folder if folder.is_dir() else folder.parent, lo, min(hi, as_of)) if as_of >= lo else []
+    gaps = _fetch_gaps(folder, lo, min(hi, as_of)) if fetch_gaps else []
+    return gaps + stale_scenes(folder if folder.is_dir() else folder.parent, lo, min(hi, as_of))
 
 
 _CROP_EARLY = re.compile(r"^crop type: (\d+) field\(s\) (too early in the season for any checkpoint of the model) "

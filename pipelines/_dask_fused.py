@@ -302,9 +302,9 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     # this run's scene reads (none for a block whose part was reused); the blocks' summaries hold what the parts say
     metas = [{**s["series"], **s.pop("counts", {"read": 0, "cached": 0})} for s in summaries]
     outcome = d._series_outcome(fs, imagery, metas)
-    from pipelines._dask_featurize import stale_scene_warnings
+    from pipelines._dask_featurize import _fetch_gap_warnings
 
-    outcome["warnings"] = [*stale_scene_warnings(fs, imagery, season, as_of), *outcome["warnings"]]
+    outcome["warnings"] = [*_fetch_gap_warnings(fs, imagery, season, as_of, fetch_gaps=False), *outcome["warnings"]]
     outcome["outside_fields"], outcome["warnings"] = d._download_outcome(outcome["outside_fields"],
                                                                          outcome["warnings"], summary)
     outcome["parts_reused"] = sum(reused)

@@ -27,20 +27,26 @@ def aux_tables(meta: sa.MetaData) -> list[sa.Table]:
     return [*checkpoint_tables(meta), *plain_tables(meta), shadow_table(meta)]
 
 
-def aux_names() -> list[str]:
-    return [t.name for t in aux_tables(sa.MetaData())]
+def _names(tables: Sequence[sa.Table]) -> list[str]:
+    return [t.name for t in tables]
 
 
 def checkpoint_names() -> list[str]:
-    return aux_names()[:2]
+    from pipelines.schedule import checkpoint_tables
+
+    return _names(checkpoint_tables(sa.MetaData()))
 
 
 def plain_names() -> list[str]:
-    return aux_names()[2:4]
+    from pipelines.schedule import plain_tables
+
+    return _names(plain_tables(sa.MetaData()))
 
 
 def shadow_names() -> list[str]:
-    return aux_names()[4:]
+    from underwriting._store_shadow import shadow_table
+
+    return _names([shadow_table(sa.MetaData())])
 
 
 def create_aux_tables(url: str) -> list[str]:
