@@ -21,6 +21,17 @@ SHARED_REAL = Path(os.environ.get("AGCREDIT_SHARED_DATA", REPO.parent / "shared"
 if os.environ.get("PYTEST_XDIST_WORKER") and "AGCREDIT_THREADS" not in os.environ:
     os.environ["AGCREDIT_THREADS"] = "1"
 
+#: the farmer-token key every test runs with (the autouse fixture below sets it for each test; module- and
+#: session-scoped fixtures run before it, so the test processes hold it too): a key the shell exports — the demo's,
+#: after running `agcredit demo` by the README — would otherwise make the shared fixtures' stores under that key and
+#: fail every test writing to them under this one ("AGCREDIT_TOKEN_KEY is not the key this store's farmer tokens
+#: were made with"), and a test that undoes its monkeypatch would run under the shell's key
+TEST_TOKEN_KEY = "test-token-key-0123456789"
+os.environ["AGCREDIT_TOKEN_KEY"] = TEST_TOKEN_KEY
+# nor may a shell's registry or Sentinel Hub account reach the module-scoped fixtures that train and register
+for _name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "SH_CLIENT_ID", "SH_CLIENT_SECRET"):
+    os.environ.pop(_name, None)
+
 
 #: the library functions the shortcuts below replace in the test processes (tests/test_shortcuts.py compares them)
 ORIGINALS: dict[str, Any] = {}
@@ -187,7 +198,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("SH_CLIENT_ID", raising=False)
     monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
-    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", TEST_TOKEN_KEY)
 
 
 def read_county_fields(county: Path, season: str) -> Any:
