@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "TOKEN_PREFIX", "TOKEN_HEX_DIGITS", "farmer_token", "key_check", "env_key_check", "tokenise", "token_key", "identifiers_hidden", "same_person",
+__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "key_check", "env_key_check", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
            "names_a_farmer", "name_words", "quoted", "table_identifiers", "phone_forms", "ids_naming_farmers", "hide_quoted_words", "row_name_words",
            "ID_COLUMNS"]
@@ -92,15 +92,9 @@ def _norm_words(v: object) -> str:
     return "".join(ch for ch in s if _is_word_char(ch))
 
 
-#: a keyed token's shape: :data:`TOKEN_PREFIX` + :data:`TOKEN_HEX_DIGITS` lower-case hex digits (the decision
-#: store tells records tokenised with a key by it)
-TOKEN_PREFIX, TOKEN_HEX_DIGITS = "F", 20
-
-
 def farmer_token(identifier: str, key: bytes) -> str:
     """``'F'`` + 20 hex digits of HMAC-SHA256(key, normalised identifier)."""
-    digest = hmac.new(key, _norm(identifier).encode("utf-8"), hashlib.sha256).hexdigest()
-    return TOKEN_PREFIX + digest[:TOKEN_HEX_DIGITS]
+    return "F" + hmac.new(key, _norm(identifier).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
 
 
 def name_words(df: pd.DataFrame) -> frozenset[str]:

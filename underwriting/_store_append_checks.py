@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, delete, func, insert, literal, select
 
-from features.identity import TOKEN_HEX_DIGITS, TOKEN_KEY_ENV, TOKEN_PREFIX, env_key_check
+from features.identity import TOKEN_KEY_ENV, env_key_check
 from underwriting._policy_versions import same_version
 from underwriting._store_connections import StoreConnections
 from underwriting._store_records import _identifier_keys, _text_length, policy_block, policy_meta_key
@@ -42,10 +42,10 @@ def recorded_policies(conn: Connection, policy_id: str | None = None) -> dict[tu
     return out
 
 
-#: the shape of a token :func:`features.identity.farmer_token` makes (a prefix and hex digits of a keyed HMAC): a
-#: record holding one was tokenised with a key (a bank's own tokens, carried by its files with no key set, are its own)
-_KEYED_TOKEN_GLOB = TOKEN_PREFIX + "[0-9a-f]" * TOKEN_HEX_DIGITS
-_KEYED_TOKEN_RE = f"^{TOKEN_PREFIX}[0-9a-f]{{{TOKEN_HEX_DIGITS}}}$"
+#: the shape of a token :func:`features.identity.farmer_token` makes ('F' + 20 hex digits of a keyed HMAC): a record
+#: holding one was tokenised with a key (a bank's own tokens, carried by its files with no key set, are its own)
+_KEYED_TOKEN_GLOB = "F" + "[0-9a-f]" * 20
+_KEYED_TOKEN_RE = "^F[0-9a-f]{20}$"
 
 
 def holds_keyed_tokens(conn: Connection) -> bool:
